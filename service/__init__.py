@@ -1,0 +1,1 @@
+"""HTTP service that classifies digit images with the exported ONNX model (never TensorFlow)."""

@@ -1,0 +1,75 @@
+"""``python -m service``: check the model, then serve it with uvicorn."""
+
+import argparse
+import logging
+import os
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from service.app import create_app
+from service.classifier import Classifier
+from service.model_card import ModelLoadError
+from service.settings import Settings
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="mnist-mlp-serve",
+        description="Serve the MNIST model. Every setting is also an MNIST_* environment "
+        "variable (MNIST_MODEL_PATH, MNIST_HOST, MNIST_PORT, MNIST_WORKERS, MNIST_LOG_LEVEL, ...); "
+        "flags given here win.",
+    )
+    parser.add_argument("--model-path", help="ONNX model (default: the shipped models/mnist_mlp.onnx)")
+    parser.add_argument("--host", help="interface to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to bind (default: 8000)")
+    parser.add_argument("--workers", type=int, help="worker processes (default: 1)")
+    return parser.parse_args(argv)
+
+
+def _settings(arguments: argparse.Namespace) -> Settings:
+    """Flags win over the environment; they are exported so that worker processes see them too."""
+    overrides = {name: value for name, value in vars(arguments).items() if value is not None}
+    for name, value in overrides.items():
+        os.environ[f"MNIST_{name.upper()}"] = str(value)
+    return Settings(**overrides)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Fail fast, with one line naming the file, when the model cannot be served."""
+    try:
+        settings = _settings(_parse_arguments(argv))
+    except ValidationError as error:
+        print(f"mnist-mlp-serve: invalid setting: {error.errors()[0]['loc']}: "
+              f"{error.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level)
+    try:
+        classifier = Classifier.load(
+            settings.model_path, settings.resolved_card_path, settings.intra_op_threads
+        )
+    except ModelLoadError as error:
+        print(f"mnist-mlp-serve: {error}", file=sys.stderr)
+        return 1
+    options = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings, classifier=classifier), **options)
+    else:
+        uvicorn.run("service.app:create_app", factory=True, workers=settings.workers, **options)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

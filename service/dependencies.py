@@ -1,0 +1,31 @@
+"""``Annotated`` dependency aliases, so routes declare what they need by type."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.classifier import Classifier
+from service.errors import NotReady
+from service.metrics import Metrics
+from service.settings import Settings
+
+
+def get_classifier(request: Request) -> Classifier:
+    """The loaded model, or 503 while there is none (starting up or shutting down)."""
+    classifier = request.app.state.classifier
+    if classifier is None:
+        raise NotReady("the model is not loaded yet; retry in a moment")
+    return classifier
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

@@ -1,0 +1,50 @@
+"""Prometheus instruments, one registry per app so that several apps (tests) never collide."""
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+
+disable_created_metrics()
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096, 16384)
+
+
+class Metrics:
+    """Requests by route and status, latency, inference batch sizes, digits, rejections."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "mnist_http_requests",
+            "HTTP requests served, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.request_latency = Histogram(
+            "mnist_http_request_duration_seconds",
+            "Time from the request's first byte to its response's last, by route template.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_sizes = Histogram(
+            "mnist_inference_batch_size",
+            "Images per onnxruntime call.",
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "mnist_predictions", "Predicted digits.", ["digit"], registry=self.registry
+        )
+        self.rejected_inputs = Counter(
+            "mnist_rejected_inputs", "Refused requests, by reason.", ["reason"], registry=self.registry
+        )
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.request_latency.labels(route).observe(seconds)
+
+    def observe_inference(self, digits: list[str]) -> None:
+        """Count one model call and the digit each of its images got."""
+        self.batch_sizes.observe(len(digits))
+        for digit in digits:
+            self.predictions.labels(digit).inc()

@@ -1,0 +1,111 @@
+"""``POST /predict``: digit images in, digits and probabilities out."""
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from service.classifier import Classifier
+from service.dependencies import ClassifierDep, MetricsDep, SettingsDep
+from service.errors import ServiceError
+from service.preprocessing import ImageLimits, InvertMode, image_to_array
+from service.schemas import ModelInfo, Prediction, PredictResponse, error_responses
+from service.settings import Settings
+from service.uploads import Upload, read_uploads
+
+router = APIRouter(tags=["predict"])
+
+INLINE_DECODE_BYTES = 64 * 1024
+IMAGE_CONTENT = {"schema": {"type": "string", "format": "binary"}}
+REQUEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "One image as multipart field `file`, several as `files`, or a raw image.",
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": IMAGE_CONTENT["schema"],
+                        "files": {"type": "array", "items": IMAGE_CONTENT["schema"]},
+                    },
+                }
+            },
+            "image/png": IMAGE_CONTENT,
+            "image/jpeg": IMAGE_CONTENT,
+            "image/*": IMAGE_CONTENT,
+        },
+    }
+}
+InvertQuery = Annotated[
+    InvertMode,
+    Query(description="auto inverts images whose border is light; true or false forces it."),
+]
+
+
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    response_model_exclude_none=True,
+    openapi_extra=REQUEST_BODY,
+    responses=error_responses(400, 413, 415, 503),
+    summary="Classify one or more digit images",
+)
+async def predict(
+    request: Request,
+    classifier: ClassifierDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    invert: InvertQuery = "auto",
+) -> PredictResponse:
+    """Decode each image to MNIST's 28x28 form and classify them all in one model call."""
+    uploads = await read_uploads(
+        request, settings.max_images_per_request, settings.max_image_bytes
+    )
+    images = await _to_arrays(uploads, invert, _limits(settings))
+    probabilities = classifier.predict(images)
+    predictions = _predictions(classifier, probabilities, uploads)
+    metrics.observe_inference([str(prediction.digit) for prediction in predictions])
+    card = classifier.card
+    return PredictResponse(model=ModelInfo(name=card.name, version=card.version), predictions=predictions)
+
+
+def _limits(settings: Settings) -> ImageLimits:
+    return ImageLimits(max_pixels=settings.max_image_pixels, max_side=settings.max_image_side)
+
+
+async def _to_arrays(uploads: list[Upload], invert: InvertMode, limits: ImageLimits) -> np.ndarray:
+    """Small images decode inline (tens of µs); large ones off the event loop."""
+    if sum(len(upload.data) for upload in uploads) <= INLINE_DECODE_BYTES:
+        return _decode_all(uploads, invert, limits)
+    return await run_in_threadpool(_decode_all, uploads, invert, limits)
+
+
+def _decode_all(uploads: list[Upload], invert: InvertMode, limits: ImageLimits) -> np.ndarray:
+    arrays = []
+    for position, upload in enumerate(uploads):
+        try:
+            arrays.append(image_to_array(upload.data, invert, limits))
+        except ServiceError as error:
+            if len(uploads) == 1 and upload.filename is None:
+                raise
+            name = upload.filename or f"image {position + 1}"
+            raise type(error)(f"{name}: {error.message}", error.reason) from None
+    return np.stack(arrays)
+
+
+def _predictions(
+    classifier: Classifier, probabilities: np.ndarray, uploads: list[Upload]
+) -> list[Prediction]:
+    labels = classifier.card.labels
+    best = probabilities.argmax(axis=1)
+    return [
+        Prediction(
+            digit=int(labels[index]),
+            confidence=float(row[index]),
+            probabilities=row.tolist(),
+            filename=upload.filename,
+        )
+        for row, index, upload in zip(probabilities, best, uploads, strict=True)
+    ]

@@ -1,0 +1,64 @@
+"""Service configuration, read from ``MNIST_*`` environment variables."""
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_PATH = PROJECT_ROOT / "models" / "mnist_mlp.onnx"
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; each field is the environment variable ``MNIST_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="MNIST_", frozen=True)
+
+    model_path: Path = Field(DEFAULT_MODEL_PATH, description="The ONNX model to serve.")
+    card_path: Path | None = Field(
+        None, description="Its JSON model card; default: the model path with a .json suffix."
+    )
+    host: str = Field("127.0.0.1", description="Interface to bind; 0.0.0.0 in the container.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port to bind.")
+    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
+    log_level: LogLevel = Field("info", description="Log level; info writes one access line per request.")
+    access_log: bool = Field(True, description="Write one access-log line per request.")
+    intra_op_threads: int = Field(
+        1, ge=0, le=64, description="onnxruntime threads per inference; 0 lets onnxruntime choose."
+    )
+    max_request_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="Largest request body accepted, counted while reading."
+    )
+    max_image_bytes: int = Field(
+        5 * 1024 * 1024, ge=64, description="Largest single uploaded image file."
+    )
+    max_image_pixels: int = Field(
+        25_000_000, ge=784, description="Largest width x height, checked from the image header."
+    )
+    max_image_side: int = Field(
+        10_000, ge=28, description="Longest side in pixels, checked from the image header."
+    )
+    max_images_per_request: int = Field(
+        64, ge=1, description="Most images in one POST /predict request."
+    )
+    max_batch_size: int = Field(
+        16_384, ge=1, description="Most images (N) in one V2 inference request."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS; empty turns CORS off."
+    )
+
+    @model_validator(mode="after")
+    def _image_fits_in_request(self) -> "Settings":
+        if self.max_image_bytes > self.max_request_bytes:
+            raise ValueError("max_image_bytes cannot exceed max_request_bytes")
+        return self
+
+    @cached_property
+    def resolved_card_path(self) -> Path:
+        """The card path, defaulting to the model path with ``.json``."""
+        return self.card_path or self.model_path.with_suffix(".json")

@@ -1,0 +1,67 @@
+"""Fixtures shared by every test: tiny real models, the real app, real PNG bytes."""
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from service.app import create_app
+from service.settings import DEFAULT_MODEL_PATH, Settings
+from tests.model_factory import write_model
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def tiny_model_path(tmp_path: Path) -> Path:
+    """A real ONNX model with the shipped signature, written into ``tmp_path``."""
+    return write_model(tmp_path)
+
+
+@pytest.fixture
+def tiny_settings(tiny_model_path: Path) -> Settings:
+    return Settings(model_path=tiny_model_path, access_log=False)
+
+
+@pytest.fixture
+def tiny_client(tiny_settings: Settings) -> Iterator[TestClient]:
+    """The real app on the tiny model, lifespan entered."""
+    with TestClient(create_app(tiny_settings)) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def shipped_model_path() -> Path:
+    if not DEFAULT_MODEL_PATH.exists():
+        pytest.skip("the shipped model models/mnist_mlp.onnx is not built yet")
+    return DEFAULT_MODEL_PATH
+
+
+@pytest.fixture(scope="session")
+def shipped_client(shipped_model_path: Path) -> Iterator[TestClient]:
+    """The real app on the shipped model, shared by the tests that only read from it."""
+    with TestClient(create_app(Settings(model_path=shipped_model_path, access_log=False))) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The MNIST files named by ``MNIST_DIR`` (relative paths are taken from the project root)."""
+    value = os.environ.get("MNIST_DIR")
+    if not value:
+        pytest.skip("MNIST_DIR is not set; it names a folder with the four MNIST IDX files")
+    path = Path(value)
+    return path if path.is_absolute() else (PROJECT_ROOT / path).resolve()
+
+
+def png_bytes(pixels: np.ndarray, mode: str | None = None) -> bytes:
+    """Lossless PNG bytes of an array, the way a client would upload it."""
+    buffer = io.BytesIO()
+    image = Image.fromarray(pixels)
+    (image.convert(mode) if mode else image).save(buffer, format="PNG")
+    return buffer.getvalue()
