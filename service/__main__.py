@@ -23,7 +23,9 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "variable (MNIST_MODEL_PATH, MNIST_HOST, MNIST_PORT, MNIST_WORKERS, MNIST_LOG_LEVEL, ...); "
         "flags given here win.",
     )
-    parser.add_argument("--model-path", help="ONNX model (default: the shipped models/mnist_mlp.onnx)")
+    parser.add_argument(
+        "--model-path", help="ONNX model (default: the shipped models/mnist_mlp.onnx)"
+    )
     parser.add_argument("--host", help="interface to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to bind (default: 8000)")
     parser.add_argument("--workers", type=int, help="worker processes (default: 1)")
@@ -47,8 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = _settings(_parse_arguments(argv))
     except ValidationError as error:
-        print(f"mnist-mlp-serve: invalid setting: {error.errors()[0]['loc']}: "
-              f"{error.errors()[0]['msg']}", file=sys.stderr)
+        print(
+            f"mnist-mlp-serve: invalid setting: {error.errors()[0]['loc']}: "
+            f"{error.errors()[0]['msg']}",
+            file=sys.stderr,
+        )
         return 2
     _configure_logging(settings.log_level)
     try:

@@ -30,7 +30,7 @@ CLASS_COUNT = 10
 
 @dataclass(frozen=True)
 class Classifier:
-    """A loaded, verified model: ``predict`` maps uint8 images [N, 28, 28] to probabilities [N, 10]."""
+    """A loaded, verified model: ``predict`` maps uint8 [N, 28, 28] to probabilities [N, 10]."""
 
     session: onnxruntime.InferenceSession
     card: ModelCard
@@ -56,7 +56,7 @@ class Classifier:
 
     @classmethod
     def load(cls, model_path: Path, card_path: Path, intra_op_threads: int = 1) -> "Classifier":
-        """Read, verify and warm up the model; any problem is a ``ModelLoadError`` naming the file."""
+        """Read, verify and warm up the model; a problem is a ``ModelLoadError`` naming the file."""
         card = read_model_card(card_path)
         model_bytes = _read_model_bytes(model_path)
         if card.sha256 and hashlib.sha256(model_bytes).hexdigest() != card.sha256:
@@ -94,8 +94,12 @@ def _open_session(
             model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
         )
     except Exception as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelLoadError(f"model {model_path}: not a loadable ONNX model: {first_line}") from None
+        first_line = (
+            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        )
+        raise ModelLoadError(
+            f"model {model_path}: not a loadable ONNX model: {first_line}"
+        ) from None
 
 
 def _describe(node: onnxruntime.NodeArg) -> TensorSpec:

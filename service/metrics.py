@@ -36,7 +36,10 @@ class Metrics:
             "mnist_predictions", "Predicted digits.", ["digit"], registry=self.registry
         )
         self.rejected_inputs = Counter(
-            "mnist_rejected_inputs", "Refused requests, by reason.", ["reason"], registry=self.registry
+            "mnist_rejected_inputs",
+            "Refused requests, by reason.",
+            ["reason"],
+            registry=self.registry,
         )
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:

@@ -49,7 +49,10 @@ class BodySizeLimit:
         if metrics is not None:
             metrics.rejected_inputs.labels("body_too_large").inc()
         body = b'{"error":"' + self._message(what).encode() + b'"}'
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -1,4 +1,4 @@
-"""The machine-readable model card: the only thing, with the ONNX signature, shared with training."""
+"""The machine-readable model card: with the ONNX signature, all that training shares."""
 
 import json
 from pathlib import Path

@@ -77,9 +77,7 @@ def parse_multipart(body: bytes, content_type_options: dict[bytes, bytes]) -> li
         )
     collector = _PartCollector()
     try:
-        parser = MultipartParser(
-            boundary, collector.callbacks(), max_header_size=MAX_HEADER_BYTES
-        )
+        parser = MultipartParser(boundary, collector.callbacks(), max_header_size=MAX_HEADER_BYTES)
         parser.write(body)
     except (MultipartParseError, ValueError) as error:
         raise BadRequest(f"malformed multipart body: {error}", "bad_multipart") from None

@@ -22,8 +22,7 @@ class ErrorBody(BaseModel):
 def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries documenting the ``{"error": ...}`` body."""
     return {
-        code: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]}
-        for code in status_codes
+        code: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]} for code in status_codes
     }
 
 

@@ -25,13 +25,17 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Interface to bind; 0.0.0.0 in the container.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port to bind.")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
-    log_level: LogLevel = Field("info", description="Log level; info writes one access line per request.")
+    log_level: LogLevel = Field(
+        "info", description="Log level; info writes one access line per request."
+    )
     access_log: bool = Field(True, description="Write one access-log line per request.")
     intra_op_threads: int = Field(
         1, ge=0, le=64, description="onnxruntime threads per inference; 0 lets onnxruntime choose."
     )
     max_request_bytes: int = Field(
-        32 * 1024 * 1024, ge=1024, description="Largest request body accepted, counted while reading."
+        32 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted, counted while reading.",
     )
     max_image_bytes: int = Field(
         5 * 1024 * 1024, ge=64, description="Largest single uploaded image file."

@@ -45,7 +45,9 @@ def shipped_model_path() -> Path:
 @pytest.fixture(scope="session")
 def shipped_client(shipped_model_path: Path) -> Iterator[TestClient]:
     """The real app on the shipped model, shared by the tests that only read from it."""
-    with TestClient(create_app(Settings(model_path=shipped_model_path, access_log=False))) as client:
+    with TestClient(
+        create_app(Settings(model_path=shipped_model_path, access_log=False))
+    ) as client:
         yield client
 
 

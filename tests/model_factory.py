@@ -11,8 +11,12 @@ from onnx import TensorProto, helper, numpy_helper
 LABELS = [str(digit) for digit in range(10)]
 
 
-def build_tiny_model(seed: int = 0, input_name: str = "image", output_name: str = "probabilities",
-                     input_type: int = TensorProto.UINT8) -> onnx.ModelProto:
+def build_tiny_model(
+    seed: int = 0,
+    input_name: str = "image",
+    output_name: str = "probabilities",
+    input_type: int = TensorProto.UINT8,
+) -> onnx.ModelProto:
     """image uint8 [N, 28, 28] -> /255 -> one dense layer -> softmax -> probabilities [N, 10]."""
     rng = np.random.default_rng(seed)
     weights = rng.normal(0.0, 0.05, size=(784, 10)).astype(np.float32)

@@ -60,15 +60,15 @@ async def predict(
     invert: InvertQuery = "auto",
 ) -> PredictResponse:
     """Decode each image to MNIST's 28x28 form and classify them all in one model call."""
-    uploads = await read_uploads(
-        request, settings.max_images_per_request, settings.max_image_bytes
-    )
+    uploads = await read_uploads(request, settings.max_images_per_request, settings.max_image_bytes)
     images = await _to_arrays(uploads, invert, _limits(settings))
     probabilities = classifier.predict(images)
     predictions = _predictions(classifier, probabilities, uploads)
     metrics.observe_inference([str(prediction.digit) for prediction in predictions])
     card = classifier.card
-    return PredictResponse(model=ModelInfo(name=card.name, version=card.version), predictions=predictions)
+    return PredictResponse(
+        model=ModelInfo(name=card.name, version=card.version), predictions=predictions
+    )
 
 
 def _limits(settings: Settings) -> ImageLimits:
