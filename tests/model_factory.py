@@ -28,8 +28,8 @@ def build_tiny_model(
         numpy_helper.from_array(np.array([-1, 784], dtype=np.int64), "flat_shape"),
     ]
     nodes = [
-        helper.make_node("Cast", [input_name], ["pixels"], to=TensorProto.FLOAT),
-        helper.make_node("Mul", ["pixels", "scale"], ["scaled"]),
+        helper.make_node("Cast", [input_name], ["as_float"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["as_float", "scale"], ["scaled"]),
         helper.make_node("Reshape", ["scaled", "flat_shape"], ["flat"]),
         helper.make_node("MatMul", ["flat", "weights"], ["logits_raw"]),
         helper.make_node("Add", ["logits_raw", "bias"], ["logits"]),

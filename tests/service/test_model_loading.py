@@ -1,0 +1,128 @@
+"""A missing, unreadable or mismatched model never serves: one message names the file."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+from onnx import TensorProto
+
+from service.classifier import Classifier
+from service.model_card import ModelLoadError
+from tests.model_factory import build_tiny_model, write_model
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(model_path: Path) -> Classifier:
+    return Classifier.load(model_path, model_path.with_suffix(".json"))
+
+
+def test_a_good_model_loads_and_matches_onnxruntime(tiny_model_path: Path) -> None:
+    classifier = load(tiny_model_path)
+    images = np.random.default_rng(1).integers(0, 256, size=(7, 28, 28), dtype=np.uint8)
+    expected = onnxruntime.InferenceSession(str(tiny_model_path)).run(None, {"image": images})[0]
+    np.testing.assert_allclose(classifier.predict(images), expected, atol=1e-6)
+
+
+def test_predict_refuses_arrays_of_the_wrong_form(tiny_model_path: Path) -> None:
+    classifier = load(tiny_model_path)
+    with pytest.raises(ValueError, match="uint8"):
+        classifier.predict(np.zeros((1, 28, 28), dtype=np.float32))
+
+
+def corrupt_model(path: Path) -> None:
+    path.write_bytes(b"this is not protobuf at all" * 10)
+    card = json.loads(path.with_suffix(".json").read_text())
+    path.with_suffix(".json").write_text(json.dumps(card | {"sha256": None}))
+
+
+BROKEN_MODELS = [
+    ("missing-model", lambda path: path.unlink(), "mnist_mlp.onnx: file not found"),
+    ("missing-card", lambda path: path.with_suffix(".json").unlink(), "card"),
+    ("card-not-json", lambda path: path.with_suffix(".json").write_text("{"), "not valid JSON"),
+    (
+        "card-without-name",
+        lambda path: path.with_suffix(".json").write_text('{"version": "1"}'),
+        "name",
+    ),
+    ("sha256-differs", lambda path: path.write_bytes(path.read_bytes() + b"\0"), "sha256 differs"),
+    ("not-onnx", corrupt_model, "not a loadable ONNX model"),
+]
+
+
+@pytest.mark.parametrize(
+    ("break_it", "message"),
+    [case[1:] for case in BROKEN_MODELS],
+    ids=[case[0] for case in BROKEN_MODELS],
+)
+def test_broken_models_raise_an_error_naming_the_file(
+    tmp_path: Path, break_it, message: str
+) -> None:
+    model_path = write_model(tmp_path)
+    break_it(model_path)
+    with pytest.raises(ModelLoadError, match=message) as raised:
+        load(model_path)
+    assert str(tmp_path) in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (build_tiny_model(input_name="pixels"), "inputs pixels"),
+        (build_tiny_model(output_name="scores"), "outputs scores"),
+        (build_tiny_model(input_type=TensorProto.FLOAT), "FP32"),
+    ],
+    ids=["input-name", "output-name", "input-type"],
+)
+def test_a_signature_differing_from_the_card_is_refused(
+    tmp_path: Path, model, message: str
+) -> None:
+    model_path = write_model(tmp_path, model)
+    with pytest.raises(ModelLoadError, match=message):
+        load(model_path)
+
+
+def test_a_card_with_the_wrong_shape_is_refused(tmp_path: Path) -> None:
+    tensor = {"name": "image", "datatype": "UINT8", "shape": [-1, 32, 32]}
+    model_path = write_model(tmp_path, inputs=[tensor])
+    with pytest.raises(ModelLoadError, match="do not match the card"):
+        load(model_path)
+
+
+def run_service(*arguments: str, environment: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "service", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **environment},
+    )
+
+
+def test_the_command_exits_non_zero_naming_a_missing_model(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.onnx"
+    result = run_service(environment={"MNIST_MODEL_PATH": str(missing)})
+    assert result.returncode == 1
+    assert str(tmp_path / "absent.json") in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_command_exits_non_zero_on_a_corrupt_model(tmp_path: Path) -> None:
+    model_path = write_model(tmp_path)
+    corrupt_model(model_path)
+    result = run_service("--model-path", str(model_path), environment={})
+    assert result.returncode == 1
+    assert f"model {model_path}: not a loadable ONNX model" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_command_refuses_a_bad_setting_in_one_line() -> None:
+    result = run_service(environment={"MNIST_PORT": "eighty"})
+    assert result.returncode == 2
+    assert "port" in result.stderr and "Traceback" not in result.stderr

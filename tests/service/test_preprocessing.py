@@ -1,0 +1,154 @@
+"""From uploaded bytes to the model's 28x28 input, in every format and mode the service reads."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from service.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from service.preprocessing import ImageLimits, image_to_array
+from tests.service.images import drawn_seven, encode, mnist_like, png_header_claiming
+
+LIMITS = ImageLimits(max_pixels=25_000_000, max_side=10_000)
+
+
+def reference_seven() -> np.ndarray:
+    return image_to_array(encode(drawn_seven(), "PNG"), "auto", LIMITS)
+
+
+def overlap(first: np.ndarray, second: np.ndarray) -> float:
+    """Intersection over union of the inked pixels."""
+    first_ink, second_ink = first > 64, second > 64
+    return (first_ink & second_ink).sum() / max((first_ink | second_ink).sum(), 1)
+
+
+def test_28x28_png_reaches_the_model_pixel_for_pixel() -> None:
+    pixels = mnist_like()
+    assert np.array_equal(
+        image_to_array(encode(Image.fromarray(pixels), "PNG"), "auto", LIMITS), pixels
+    )
+
+
+def test_auto_inverts_a_light_background_and_forced_modes_obey() -> None:
+    pixels = mnist_like()
+    light = encode(Image.fromarray(255 - pixels), "PNG")
+    assert np.array_equal(image_to_array(light, "auto", LIMITS), pixels)
+    assert np.array_equal(image_to_array(light, "false", LIMITS), 255 - pixels)
+    dark = encode(Image.fromarray(pixels), "PNG")
+    assert np.array_equal(image_to_array(dark, "true", LIMITS), 255 - pixels)
+
+
+def test_large_image_is_cropped_scaled_to_20_pixels_and_centred_by_mass() -> None:
+    result = reference_seven()
+    assert result.shape == (28, 28) and result.dtype == np.uint8
+    ink_rows, ink_columns = np.nonzero(result > 0)
+    height = ink_rows.max() - ink_rows.min() + 1
+    width = ink_columns.max() - ink_columns.min() + 1
+    assert max(height, width) == 20
+    mass = result.astype(float)
+    centre = (
+        np.array([mass.sum(axis=1) @ np.arange(28), mass.sum(axis=0) @ np.arange(28)]) / mass.sum()
+    )
+    assert np.all(np.abs(centre - 13.5) <= 1.0)
+    assert result.max() == 255
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F"])
+def test_every_mode_gives_the_same_digit(mode: str) -> None:
+    seven = drawn_seven()
+    if mode == "I;16":
+        converted = Image.fromarray(np.asarray(seven, dtype=np.uint16) * 257)
+    else:
+        converted = seven.convert(mode)
+    image_format = "TIFF" if mode in ("CMYK", "I;16", "I", "F") else "PNG"
+    result = image_to_array(encode(converted, image_format), "auto", LIMITS)
+    assert overlap(result, reference_seven()) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("image_format", "options"),
+    [
+        ("PNG", {}),
+        ("JPEG", {"quality": 95}),
+        ("BMP", {}),
+        ("GIF", {}),
+        ("TIFF", {}),
+        ("WEBP", {"lossless": True}),
+    ],
+)
+def test_every_format_gives_the_same_digit(image_format: str, options: dict) -> None:
+    result = image_to_array(encode(drawn_seven(), image_format, **options), "auto", LIMITS)
+    assert overlap(result, reference_seven()) > 0.85
+
+
+def test_animated_gif_uses_its_first_frame() -> None:
+    blank = Image.new("L", (240, 300), 255)
+    data = encode(drawn_seven(), "GIF", save_all=True, append_images=[blank], duration=100)
+    assert overlap(image_to_array(data, "auto", LIMITS), reference_seven()) > 0.85
+
+
+@pytest.mark.parametrize("ink", [0, 255])
+def test_transparent_pixels_count_as_background(ink: int) -> None:
+    seven = drawn_seven(ink=255, paper=0)
+    rgba = Image.new("RGBA", seven.size, (255 - ink, 255 - ink, 255 - ink, 0))
+    rgba.paste(Image.new("RGBA", seven.size, (ink, ink, ink, 255)), mask=seven)
+    result = image_to_array(encode(rgba, "PNG"), "auto", LIMITS)
+    assert overlap(result, reference_seven()) > 0.9
+
+
+def test_exif_orientation_is_applied() -> None:
+    seven = drawn_seven()
+    stored = seven.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(stored.convert("RGB"), "JPEG", quality=95, exif=exif.tobytes())
+    assert overlap(image_to_array(data, "auto", LIMITS), reference_seven()) > 0.8
+
+
+def test_an_image_without_ink_is_answered_as_blank() -> None:
+    blank = encode(Image.new("L", (100, 100), 255), "PNG")
+    assert not image_to_array(blank, "auto", LIMITS).any()
+
+
+def test_header_dimensions_are_refused_before_decoding() -> None:
+    with pytest.raises(PayloadTooLarge, match="32768x32768"):
+        image_to_array(png_header_claiming(32768, 32768), "auto", LIMITS)
+
+
+def test_longest_side_limit() -> None:
+    strip = encode(Image.new("L", (20_000, 1), 0), "PNG")
+    with pytest.raises(PayloadTooLarge, match="longest side"):
+        image_to_array(strip, "auto", LIMITS)
+
+
+def test_pixel_limit_follows_the_limits_given() -> None:
+    small_limits = ImageLimits(max_pixels=10_000, max_side=10_000)
+    with pytest.raises(PayloadTooLarge, match="at most 10000 pixels"):
+        image_to_array(encode(drawn_seven(), "PNG"), "auto", small_limits)
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "message"),
+    [
+        (b"", BadRequest, "empty"),
+        (b"hello, this is text", UnsupportedMediaType, "not an image"),
+        (b"%PDF-1.7\n", UnsupportedMediaType, "not an image"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", UnsupportedMediaType, "not an image"),
+        (encode(drawn_seven(), "PNG")[:200], BadRequest, "corrupt or truncated"),
+        (encode(drawn_seven(), "JPEG")[:300], BadRequest, "corrupt or truncated"),
+        (b"GIF89a" + b"\x00" * 20, BadRequest, "corrupt or truncated"),
+        (b"\x89PNG\r\n\x1a\n" + b"\xff" * 64, BadRequest, "corrupt or truncated"),
+    ],
+    ids=[
+        "empty",
+        "text",
+        "pdf",
+        "svg",
+        "truncated-png",
+        "truncated-jpeg",
+        "broken-gif",
+        "garbage-png",
+    ],
+)
+def test_bad_bytes_raise_the_services_own_errors(data: bytes, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        image_to_array(data, "auto", LIMITS)
