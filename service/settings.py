@@ -7,8 +7,16 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_PATH = PROJECT_ROOT / "models" / "mnist_mlp.onnx"
+SHIPPED_MODEL = Path("models") / "mnist_mlp.onnx"
+
+
+def _default_model_path() -> Path:
+    """The shipped model beside the package (a checkout, the container), else under the cwd."""
+    beside_package = Path(__file__).resolve().parent.parent / SHIPPED_MODEL
+    return beside_package if beside_package.exists() else Path.cwd() / SHIPPED_MODEL
+
+
+DEFAULT_MODEL_PATH = _default_model_path()
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
