@@ -10,7 +10,7 @@ from service.classifier import Classifier
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import BodySizeLimit, RequestObserver
-from service.routers import metrics, page, predict, v2
+from service.routers import docs, metrics, page, predict, v2
 from service.settings import Settings
 
 DESCRIPTION = (
@@ -31,12 +31,19 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
         yield
         app.state.classifier = None
 
-    app = FastAPI(title="mnist-mlp", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="mnist-mlp",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.classifier = None
     install_error_handlers(app)
-    for router in (predict.router, v2.router, page.router, metrics.router):
+    for router in (predict.router, v2.router, page.router, metrics.router, docs.router):
         app.include_router(router)
     if settings.cors_origins:
         app.add_middleware(

@@ -57,8 +57,16 @@ def test_one_access_log_line_per_request(tiny_model_path, caplog: pytest.LogCapt
     assert lines[1].startswith("GET /missing 404 ")
 
 
+def test_docs_page_loads_swagger_ui_from_this_service(tiny_client) -> None:
+    html = tiny_client.get("/docs").text
+    assert "/docs/assets/swagger-ui-bundle.js" in html and "cdn." not in html
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"):
+        assert tiny_client.get(f"/docs/assets/{name}").status_code == 200
+    missing = tiny_client.get("/docs/assets/secrets.txt")
+    assert missing.status_code == 404 and "secrets.txt" in missing.json()["error"]
+
+
 def test_docs_list_every_route_with_its_models(tiny_client) -> None:
-    assert tiny_client.get("/docs").status_code == 200
     schema = tiny_client.get("/openapi.json").json()
     predict = schema["paths"]["/predict"]["post"]
     assert "multipart/form-data" in predict["requestBody"]["content"]

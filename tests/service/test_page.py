@@ -260,3 +260,12 @@ def test_the_services_error_is_shown_and_cleared(page: Page) -> None:
     expect(page.locator("#bars .top")).to_have_count(0)
     response = answer_to(page, lambda: draw(page, STROKES[1]))
     assert_page_shows(page, response, None)
+
+
+def test_the_api_docs_render_offline_with_every_route(page: Page, service: LiveService) -> None:
+    page.goto(f"{service.url}/docs")
+    operations = page.locator(".opblock-summary-path")
+    expect(operations.first).to_be_visible(timeout=15_000)
+    paths = set(operations.all_inner_texts())
+    assert {"/predict", "/metrics", "/v2/health/ready"} <= {path.strip() for path in paths}
+    expect(page.locator(".models, .opblock-tag-section").first).to_be_visible()
