@@ -4,12 +4,14 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 
 import uvicorn
 from pydantic import ValidationError
 
 from service.app import create_app
 from service.classifier import Classifier
+from service.metrics import MULTIPROCESS_DIRECTORY_VARIABLE
 from service.model_card import ModelLoadError
 from service.settings import Settings
 
@@ -72,8 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     if settings.workers == 1:
         uvicorn.run(create_app(settings, classifier=classifier), **options)
     else:
-        uvicorn.run("service.app:create_app", factory=True, workers=settings.workers, **options)
+        _serve_with_workers(settings.workers, options)
     return 0
+
+
+def _serve_with_workers(workers: int, options: dict) -> None:
+    """Workers build their own app from the environment and share metrics through files."""
+    with tempfile.TemporaryDirectory(prefix="mnist-mlp-metrics-") as metrics_directory:
+        os.environ.setdefault(MULTIPROCESS_DIRECTORY_VARIABLE, metrics_directory)
+        uvicorn.run("service.app:create_app", factory=True, workers=workers, **options)
 
 
 if __name__ == "__main__":

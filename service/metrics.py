@@ -1,11 +1,26 @@
-"""Prometheus instruments, one registry per app so that several apps (tests) never collide."""
+"""Prometheus instruments, one registry per app so that several apps (tests) never collide.
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+With several uvicorn workers, ``python -m service`` sets ``PROMETHEUS_MULTIPROC_DIR`` before the
+workers start: each then writes its values to files there, and ``/metrics`` sums all workers.
+"""
+
+import collections
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
 
 disable_created_metrics()
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096, 16384)
+MULTIPROCESS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:
@@ -47,7 +62,15 @@ class Metrics:
         self.request_latency.labels(route).observe(seconds)
 
     def observe_inference(self, digits: list[str]) -> None:
-        """Count one model call and the digit each of its images got."""
+        """Count one model call and the digit each of its images got, one ``inc`` per digit."""
         self.batch_sizes.observe(len(digits))
-        for digit in digits:
-            self.predictions.labels(digit).inc()
+        for digit, count in collections.Counter(digits).items():
+            self.predictions.labels(digit).inc(count)
+
+    def exposition(self) -> bytes:
+        """The text format of this process's metrics, or of every worker's in multiprocess mode."""
+        if MULTIPROCESS_DIRECTORY_VARIABLE not in os.environ:
+            return generate_latest(self.registry)
+        every_worker = CollectorRegistry()
+        multiprocess.MultiProcessCollector(every_worker)
+        return generate_latest(every_worker)

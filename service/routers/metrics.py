@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.dependencies import MetricsDep
 
@@ -17,4 +17,4 @@ router = APIRouter(tags=["operations"])
 )
 def metrics(metrics: MetricsDep) -> Response:
     """Requests, latency, batch sizes, predicted digits and rejected inputs."""
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

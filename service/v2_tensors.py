@@ -1,0 +1,133 @@
+"""V2 input tensors to numpy: shape and datatype checked against the card, values vectorised.
+
+Only UINT8 inputs are decoded, which is all the served signature takes. JSON values go through
+``bytes(list)``: one C loop that both converts and refuses anything but integers 0-255, several
+times faster than ``np.array`` on a list of Python ints.
+"""
+
+import math
+from itertools import chain
+
+import numpy as np
+
+from service.errors import BadRequest, PayloadTooLarge
+from service.model_card import TensorSpec
+from service.v2_schemas import RequestInput
+
+SUPPORTED_DATATYPES = {"UINT8": np.dtype(np.uint8)}
+
+
+def decode_input(
+    tensor: RequestInput, spec: TensorSpec, binary: memoryview | None, max_batch_size: int
+) -> np.ndarray:
+    """The input as an array of ``spec``'s datatype and ``tensor``'s shape, or a 4xx error."""
+    if spec.datatype not in SUPPORTED_DATATYPES:
+        raise ValueError(f"cannot decode {spec.datatype} tensors; only {list(SUPPORTED_DATATYPES)}")
+    if tensor.datatype != spec.datatype:
+        raise BadRequest(
+            f"input {tensor.name!r} has datatype {tensor.datatype!r}; the model takes "
+            f"{spec.datatype}",
+            "wrong_datatype",
+        )
+    check_shape(tensor, spec, max_batch_size)
+    if binary is not None:
+        if tensor.data is not None:
+            raise BadRequest(
+                f"input {tensor.name!r} has both 'data' and binary_data_size: send one of them",
+                "bad_tensor_data",
+            )
+        flat = _from_binary(tensor, binary)
+    else:
+        flat = _from_json(tensor)
+    return flat.reshape(tensor.shape)
+
+
+def check_shape(tensor: RequestInput, spec: TensorSpec, max_batch_size: int) -> None:
+    """Fixed dimensions must match the card's; the batch dimension (-1) must fit the limit."""
+    if len(tensor.shape) != len(spec.shape) or any(
+        declared not in (-1, size) for size, declared in zip(tensor.shape, spec.shape, strict=True)
+    ):
+        expected = ", ".join("N" if size == -1 else str(size) for size in spec.shape)
+        raise BadRequest(
+            f"input {tensor.name!r} has shape {tensor.shape}; the model takes [{expected}]",
+            "wrong_shape",
+        )
+    for size, declared in zip(tensor.shape, spec.shape, strict=True):
+        if declared == -1:
+            _check_batch(tensor, size, max_batch_size)
+
+
+def _check_batch(tensor: RequestInput, size: int, max_batch_size: int) -> None:
+    if size < 1:
+        raise BadRequest(
+            f"input {tensor.name!r} has shape {tensor.shape}: N must be at least 1", "wrong_shape"
+        )
+    if size > max_batch_size:
+        raise PayloadTooLarge(
+            f"input {tensor.name!r} has {size} images; at most {max_batch_size} are allowed per "
+            "request",
+            "too_many_images",
+        )
+
+
+def _from_binary(tensor: RequestInput, binary: memoryview) -> np.ndarray:
+    dtype = SUPPORTED_DATATYPES[tensor.datatype]
+    expected = math.prod(tensor.shape) * dtype.itemsize
+    if len(binary) != expected:
+        raise BadRequest(
+            f"input {tensor.name!r} has binary_data_size {len(binary)} but shape {tensor.shape} "
+            f"{tensor.datatype} needs {expected} bytes",
+            "bad_binary_size",
+        )
+    return np.frombuffer(binary, dtype=dtype.newbyteorder("<"))
+
+
+def _from_json(tensor: RequestInput) -> np.ndarray:
+    data = tensor.data
+    if data is None:
+        raise BadRequest(
+            f"input {tensor.name!r} has no data: give 'data', or binary_data_size with the bytes "
+            "after the JSON header",
+            "bad_tensor_data",
+        )
+    if not isinstance(data, list):
+        raise BadRequest(f"input {tensor.name!r}: 'data' must be a list", "bad_tensor_data")
+    values = _flatten(tensor, data) if data and isinstance(data[0], list) else data
+    expected = math.prod(tensor.shape)
+    if len(values) != expected:
+        raise BadRequest(
+            f"input {tensor.name!r} has {len(values)} values but shape {tensor.shape} needs "
+            f"{expected}",
+            "wrong_data_length",
+        )
+    try:
+        return np.frombuffer(bytes(values), dtype=np.uint8)
+    except ValueError:
+        raise BadRequest(
+            f"input {tensor.name!r}: {tensor.datatype} values must be from 0 to 255",
+            "values_out_of_range",
+        ) from None
+    except TypeError as error:
+        raise BadRequest(
+            f"input {tensor.name!r}: {tensor.datatype} values must be integers ({error})",
+            "non_integer_values",
+        ) from None
+
+
+def _flatten(tensor: RequestInput, data: list) -> list:
+    """Nested data must follow the shape exactly: its depth and every list's length."""
+    rows = [data]
+    for depth, size in enumerate(tensor.shape):
+        if any(not isinstance(row, list) or len(row) != size for row in rows):
+            raise BadRequest(
+                f"input {tensor.name!r}: nested data must follow shape {tensor.shape}, with lists "
+                f"of {size} at nesting level {depth + 1}; or send the values flat",
+                "wrong_nesting",
+            )
+        rows = list(chain.from_iterable(rows))
+    if rows and isinstance(rows[0], list):
+        raise BadRequest(
+            f"input {tensor.name!r}: nested data is deeper than shape {tensor.shape}",
+            "wrong_nesting",
+        )
+    return rows
