@@ -1,0 +1,68 @@
+"""The committed model in models/: its card is true, and it scores at least 98% on MNIST's test set.
+
+Reads the IDX files with the tests' small numpy reader and runs ONNX Runtime only, so this file
+needs neither TensorFlow nor the ``training`` package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+
+from tests.mnist_idx import load_test_set
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+ONNX_PATH = MODELS_DIR / "mnist_mlp.onnx"
+CARD_PATH = MODELS_DIR / "mnist_mlp.json"
+MINIMUM_TEST_ACCURACY = 0.98
+ONNX_TYPES = {"UINT8": "tensor(uint8)", "FP32": "tensor(float)"}
+
+
+@pytest.fixture(scope="module")
+def card() -> dict:
+    return json.loads(CARD_PATH.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def session() -> onnxruntime.InferenceSession:
+    return onnxruntime.InferenceSession(str(ONNX_PATH), providers=["CPUExecutionProvider"])
+
+
+def test_sha256_matches_the_card(card: dict) -> None:
+    assert hashlib.sha256(ONNX_PATH.read_bytes()).hexdigest() == card["sha256"]
+
+
+def test_signature_matches_the_card(card: dict, session: onnxruntime.InferenceSession) -> None:
+    for declared, actual in ((card["inputs"], session.get_inputs()),
+                             (card["outputs"], session.get_outputs())):  # fmt: skip
+        assert [(t["name"], ONNX_TYPES[t["datatype"]]) for t in declared] == [
+            (t.name, t.type) for t in actual
+        ]
+        assert [t["shape"][1:] for t in declared] == [t.shape[1:] for t in actual]
+
+
+def test_readme_shows_the_same_model(card: dict) -> None:
+    readme = (MODELS_DIR / "README.md").read_text(encoding="utf-8")
+
+    assert card["sha256"] in readme
+    for plot in (MODELS_DIR / "plots").glob("*.png"):
+        assert f"plots/{plot.name}" in readme
+
+
+def test_test_set_accuracy_is_the_cards_and_at_least_98_percent(
+    card: dict, session: onnxruntime.InferenceSession, mnist_dir: Path
+) -> None:
+    images, labels = load_test_set(mnist_dir)
+
+    (probabilities,) = session.run(["probabilities"], {"image": images})
+
+    accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
+    assert len(labels) == 10_000
+    assert accuracy == pytest.approx(card["metrics"]["test_accuracy"], abs=1e-6)
+    assert accuracy >= MINIMUM_TEST_ACCURACY
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)

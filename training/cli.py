@@ -1,0 +1,164 @@
+"""Command line: ``python -m training`` / ``mnist-mlp-train``.
+
+Arguments and data are checked before TensorFlow is imported, so mistakes are reported at once,
+as one line on stderr with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from training.architectures import ARCHITECTURES
+from training.data import load_mnist
+from training.errors import TrainingError
+from training.splits import MINIMUM_LIMIT
+
+if TYPE_CHECKING:
+    from training.pipeline import Summary
+
+PROGRAM = "mnist-mlp-train"
+DEFAULT_OUTPUT_DIR = "models"
+DEFAULT_WORK_DIR = "work"
+DEFAULT_EPOCHS = 20
+DEFAULT_BATCH_SIZE = 128
+DEFAULT_SEED = 42
+USAGE_ERROR = 2
+RUN_ERROR = 1
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage block), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All flags, with their defaults shown in ``--help``."""
+    parser = OneLineParser(
+        prog=PROGRAM,
+        description="Train the notebook's three Keras MLPs on MNIST, report them, and export the "
+        "best (on validation) to ONNX with its model cards.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_location_arguments(parser)
+    _add_training_arguments(parser)
+    return parser
+
+
+def _add_location_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the data is read from and the results are written to."""
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("MNIST_DIR") or None,
+        help="directory with the four MNIST IDX files (gzip or raw) or mnist.npz; "
+        "default $MNIST_DIR; if neither, Keras downloads MNIST",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path(DEFAULT_OUTPUT_DIR),
+        help="where the ONNX model, cards and plots go",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=Path(DEFAULT_WORK_DIR),
+        help="where trained .keras models go (not committed)",
+    )
+
+
+def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """What to train, how long, and whether to train at all."""
+    parser.add_argument(
+        "--epochs", type=at_least(1), default=DEFAULT_EPOCHS, help="training epochs per model"
+    )
+    parser.add_argument(
+        "--batch-size", type=at_least(1), default=DEFAULT_BATCH_SIZE, help="mini-batch size"
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=list(ARCHITECTURES),
+        default=list(ARCHITECTURES),
+        metavar="MODEL",
+        help=f"models to train, among {', '.join(ARCHITECTURES)}",
+    )
+    parser.add_argument(
+        "--seed",
+        type=at_least(0),
+        default=DEFAULT_SEED,
+        help="random seed; the same seed on the same machine repeats a run",
+    )
+    parser.add_argument(
+        "--limit",
+        type=at_least(MINIMUM_LIMIT),
+        default=None,
+        help="use only the first N training images (quick runs)",
+    )
+    parser.add_argument(
+        "--export-only",
+        action="store_true",
+        help="skip training: reload the models saved in --work-dir and export",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run everything; returns the exit status (0, 1 for a failed run, 2 for bad arguments)."""
+    arguments = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        mnist = load_mnist(arguments.data_dir)
+        from training.pipeline import Request, Settings, run
+
+        request = Request(
+            model_names=tuple(dict.fromkeys(arguments.models)),
+            settings=Settings(
+                arguments.epochs, arguments.batch_size, arguments.seed, arguments.limit
+            ),
+            output_dir=arguments.output_dir,
+            work_dir=arguments.work_dir,
+            export_only=arguments.export_only,
+        )
+        summary = run(request, mnist)
+    except (TrainingError, ValueError, OSError) as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return RUN_ERROR
+    print_summary(summary)
+    return 0
+
+
+def print_summary(summary: Summary) -> None:
+    """The table, the observations and what was written."""
+    card = summary.card
+    test_accuracy = card["metrics"]["test_accuracy"]
+    print(f"\n{summary.table}\n")
+    for line in summary.observations:
+        print(f"- {line}")
+    print(
+        f"\nExported {card['architecture']}: test accuracy {100 * test_accuracy:.2f}%, "
+        f"ONNX vs Keras max |difference| {card['parity']['max_abs_difference']:.3g}, "
+        f"sha256 {card['sha256']}"
+    )
+    for path in summary.written:
+        print(f"wrote {path}")

@@ -1,0 +1,106 @@
+"""Render ``models/README.md``, the human model card, from the JSON card and the run's report."""
+
+from __future__ import annotations
+
+NOTEBOOK_TITLE = "MLP in MNIST dataset — Keras implementation"
+
+
+def render_readme(card: dict, table: str, observations: list[str], plot_links: list[str]) -> str:
+    """The whole human card as Markdown."""
+    sections = [
+        _summary(card),
+        _intended_use(),
+        _training(card),
+        "## Results\n\n" + table + "\n\n" + "\n".join(f"- {line}" for line in observations),
+        "## Plots\n\nLoss by epoch (train and validation) and violin plots of the trained weights "
+        "of hidden layer 1, hidden layer 2 and the output layer, per model.\n\n"
+        + "\n".join(plot_links),
+        _rebuild(card),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _summary(card: dict) -> str:
+    """What the file is, its signature and headline accuracy."""
+    model_input, model_output = card["inputs"][0], card["outputs"][0]
+    metrics = card["metrics"]
+    return (
+        f"# {card['name']} — model card (version {card['version']})\n\n"
+        f"`{card['name']}.onnx` reads one or more 28x28 greyscale images of a handwritten digit "
+        f"and returns the probability of each digit 0-9. It is `{card['architecture']}`, the best "
+        f'of the three multilayer perceptrons of the Keras notebook "{NOTEBOOK_TITLE}", chosen on '
+        f"validation accuracy. The machine-readable card is `{card['name']}.json`.\n\n"
+        "| | |\n| --- | --- |\n"
+        f"| input | `{model_input['name']}`, {model_input['datatype']} {model_input['shape']}: raw "
+        "pixels 0-255, scaled by 1/255 inside the graph |\n"
+        f"| output | `{model_output['name']}`, {model_output['datatype']} "
+        f'{model_output["shape"]}: softmax over the labels "0"-"9" |\n'
+        f"| test accuracy | {100 * metrics['test_accuracy']:.2f}% on the 10,000 MNIST test images "
+        f"(test loss {metrics['test_loss']:.4f}) |\n"
+        f"| validation accuracy | {100 * metrics['validation_accuracy']:.2f}% |\n"
+        f"| ONNX opset | {card['opset']} |\n"
+        f"| sha256 | `{card['sha256']}` |"
+    )
+
+
+def _intended_use() -> str:
+    """What the model is for and, more importantly, what it is not for."""
+    return (
+        "## Intended use\n\n"
+        "- Digits that look like MNIST: one handwritten digit, light (high values) on a dark (0) "
+        "background, size-normalised into about 20x20 pixels and centred by centre of mass in a "
+        "28x28 frame.\n"
+        "- Teaching, demos and as a baseline for serving experiments.\n\n"
+        "## Not for\n\n"
+        "- Dark ink on white paper as scanned or photographed: invert, crop, scale and centre it "
+        "first, or accuracy collapses.\n"
+        "- Letters, several digits in one image, photographs, or anything that is not a digit: the "
+        "model has no reject option and always answers one of the ten digits.\n"
+        "- Decisions that matter (cheques, forms, identity): the probabilities are not calibrated "
+        "and MNIST's writers are not your users."
+    )
+
+
+def _training(card: dict) -> str:
+    """How the candidates were trained, selected and exported."""
+    training, parity = card["training"], card["parity"]
+    split = training["split"]
+    libraries = ", ".join(f"{name} {version}" for name, version in card["libraries"].items())
+    return (
+        "## How it was trained\n\n"
+        f"- Data: MNIST from {training['data_source']}; pixels flattened to 784 and divided by "
+        f"255, labels one-hot. Training split: {split['train']:,} images; validation: "
+        f"{split['validation_from']}, never the test set; test: {split['test']:,} images.\n"
+        f"- Each model: {training['optimizer']}, {training['loss']}, batch size "
+        f"{training['batch_size']}, epochs {training['epochs']}, seed {training['seed']} (Keras' "
+        "seed set before each model is built, TensorFlow op determinism on: the same seed on the "
+        "same machine gives the same metrics).\n"
+        f"- Selection: {training['selection']}. The test set is evaluated once per model, for the "
+        "table below, and never used to choose.\n"
+        f'- "Train acc" is the {training["train_accuracy_means"]}.\n'
+        f"- Export: `tf2onnx.convert.from_function`, opset {card['opset']}. Checked before "
+        f"writing: on all {parity['images']:,} test images ONNX Runtime's probabilities are within "
+        f"{parity['max_abs_difference']:.2g} of Keras' (limit {parity['tolerance']:g}) with the "
+        "same predicted digit on every image.\n"
+        f"- Libraries: {libraries}. Machine: {training['machine']['platform']}, "
+        f"{training['machine']['cpus']} CPUs."
+    )
+
+
+def _rebuild(card: dict) -> str:
+    """The commands that rebuild this directory."""
+    training = card["training"]
+    limit = f" --limit {training['limit']}" if training["limit"] else ""
+    models = " ".join(row["name"] for row in card["candidates"])
+    return (
+        "## Rebuild\n\n"
+        "```sh\n"
+        "pip install -e '.[train]'\n"
+        "python -m training                                # with internet: Keras downloads it\n"
+        "python -m training --data-dir ../shared/data/mnist  # or set MNIST_DIR instead\n"
+        "```\n\n"
+        f"This card comes from `python -m training --models {models} --epochs {training['epochs']} "
+        f"--batch-size {training['batch_size']} --seed {training['seed']}{limit}`. The trained "
+        "Keras models stay in `--work-dir` (default `work/`, not committed); "
+        "`python -m training --export-only` exports and reports again from them without training."
+    )
