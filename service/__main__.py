@@ -3,6 +3,7 @@
 import argparse
 import logging
 import os
+import signal
 import sys
 import tempfile
 
@@ -71,11 +72,18 @@ def main(argv: list[str] | None = None) -> int:
         "log_level": settings.log_level,
         "access_log": False,
     }
+    _exit_zero_on_sigterm()
     if settings.workers == 1:
         uvicorn.run(create_app(settings, classifier=classifier), **options)
     else:
         _serve_with_workers(settings.workers, options)
     return 0
+
+
+def _exit_zero_on_sigterm() -> None:
+    """uvicorn drains the requests in flight on SIGTERM, then raises the signal again, which would
+    kill the process with status -15; a requested stop that drained cleanly exits 0 instead."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 
 
 def _serve_with_workers(workers: int, options: dict) -> None:

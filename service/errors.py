@@ -1,6 +1,7 @@
 """Errors that carry their HTTP status, and the one handler that renders them as JSON."""
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -58,17 +59,23 @@ class NotReady(ServiceError):
     reason = "not_ready"
 
 
-def error_response(status_code: int, message: str) -> JSONResponse:
+def error_response(
+    status_code: int, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     """The single error body shape of the service: ``{"error": message}``."""
-    return JSONResponse({"error": message}, status_code=status_code)
+    return JSONResponse({"error": message}, status_code=status_code, headers=headers)
+
+
+def _count_rejection(request: Request, reason: str) -> None:
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.rejected_inputs.labels(reason).inc()
 
 
 async def _render_service_error(request: Request, error: Exception) -> JSONResponse:
     if not isinstance(error, ServiceError):
         raise TypeError(f"unexpected error type {type(error).__name__}")
-    metrics = getattr(request.app.state, "metrics", None)
-    if metrics is not None:
-        metrics.rejected_inputs.labels(error.reason).inc()
+    _count_rejection(request, error.reason)
     return error_response(error.status_code, error.message)
 
 
@@ -80,7 +87,8 @@ async def _render_http_error(request: Request, error: Exception) -> JSONResponse
         message = f"no route {request.url.path}; see /docs for the API"
     elif error.status_code == 405:
         message = f"method {request.method} is not allowed on {request.url.path}"
-    return error_response(error.status_code, message)
+    # Keeps the headers the error carries, such as the ``Allow`` that RFC 9110 requires on a 405.
+    return error_response(error.status_code, message, error.headers)
 
 
 async def _render_validation_error(request: Request, error: Exception) -> JSONResponse:
@@ -90,6 +98,7 @@ async def _render_validation_error(request: Request, error: Exception) -> JSONRe
         f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
         for detail in error.errors()
     )
+    _count_rejection(request, "invalid_request")
     return error_response(400, f"invalid request: {problems}")
 
 

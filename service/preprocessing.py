@@ -88,10 +88,12 @@ def _check_size(size: tuple[int, int], limits: ImageLimits) -> None:
         )
 
 
-
-
 def _corrupt(image_format: str, error: BaseException) -> BadRequest:
-    detail = str(error).split("\n")[0][:120] or type(error).__name__
+    # Pillow's "cannot identify" message shows the BytesIO's repr and memory address.
+    if isinstance(error, UnidentifiedImageError):
+        detail = "its header is not readable"
+    else:
+        detail = str(error).split("\n")[0][:120] or type(error).__name__
     return BadRequest(
         f"the {image_format} image is corrupt or truncated ({detail})", reason="corrupt_image"
     )
@@ -103,13 +105,29 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
         return _rescale_wide(np.asarray(image, dtype=np.float64))
     has_alpha = image.mode in ("LA", "RGBA", "PA") or "transparency" in image.info
     if not has_alpha:
-        return np.asarray(image.convert("L"), dtype=np.uint8)
-    with_alpha = np.asarray(image.convert("LA"), dtype=np.float64)
-    luminance, alpha = with_alpha[..., 0], with_alpha[..., 1] / 255.0
-    opacity = alpha.sum()
-    ink_is_dark = opacity == 0 or (luminance * alpha).sum() / opacity < 128
-    background = 255.0 if ink_is_dark else 0.0
-    return np.rint(luminance * alpha + background * (1.0 - alpha)).astype(np.uint8)
+        return np.asarray(_convert(image, "L"), dtype=np.uint8)
+    # float32 and in-place blending: at the pixel limit, float64 temporaries took over 1 GB.
+    with_alpha = np.asarray(_convert(image, "LA"))
+    luminance = with_alpha[..., 0].astype(np.float32)
+    alpha = with_alpha[..., 1].astype(np.float32) / np.float32(255.0)
+    opacity = float(alpha.sum(dtype=np.float64))
+    ink_is_dark = opacity == 0 or float(np.vdot(luminance, alpha)) / opacity < 128
+    background = np.float32(255.0 if ink_is_dark else 0.0)
+    luminance -= background
+    luminance *= alpha
+    luminance += background
+    return np.rint(luminance).astype(np.uint8)
+
+
+def _convert(image: Image.Image, mode: str) -> Image.Image:
+    """Pillow decodes some modes it cannot convert (CIELab TIFFs): a 415, not a crash."""
+    try:
+        return image.convert(mode)
+    except ValueError:
+        raise UnsupportedMediaType(
+            f"images in colour mode {image.mode} are not supported; send grayscale, RGB or CMYK",
+            reason="unsupported_mode",
+        ) from None
 
 
 def _rescale_wide(values: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.classifier import Classifier
 from service.dependencies import ClassifierDep, MetricsDep, SettingsDep
-from service.errors import NotFound, NotReady
+from service.errors import NotFound
 from service.metrics import Metrics
 from service.model_card import ModelCard
 from service.schemas import error_responses
@@ -72,13 +72,13 @@ def _check_model(classifier: Classifier, model_name: str, model_version: str | N
         )
 
 
-def served_model(classifier: ClassifierDep, model_name: str) -> Classifier:
+async def served_model(classifier: ClassifierDep, model_name: str) -> Classifier:
     """The model named in the path, in whatever version is served."""
     _check_model(classifier, model_name, None)
     return classifier
 
 
-def served_model_version(
+async def served_model_version(
     classifier: ClassifierDep, model_name: str, model_version: str
 ) -> Classifier:
     """The model and version named in the path."""
@@ -91,7 +91,7 @@ ServedModelVersion = Annotated[Classifier, Depends(served_model_version)]
 
 
 @router.get("", summary="Server metadata")
-def server_metadata(request: Request) -> ServerMetadata:
+async def server_metadata(request: Request) -> ServerMetadata:
     """Name, version and the protocol extensions served."""
     return ServerMetadata(
         name=request.app.title, version=request.app.version, extensions=EXTENSIONS
@@ -99,16 +99,14 @@ def server_metadata(request: Request) -> ServerMetadata:
 
 
 @router.get("/health/live", summary="Liveness")
-def live() -> LiveResponse:
+async def live() -> LiveResponse:
     """The process answers; says nothing about the model."""
     return LiveResponse(live=True)
 
 
 @router.get("/health/ready", responses=error_responses(503), summary="Readiness")
-def ready(request: Request) -> ReadyResponse:
-    """Ready once the model is loaded and warmed up."""
-    if request.app.state.classifier is None:
-        raise NotReady("the model is not loaded yet; retry in a moment")
+async def ready(classifier: ClassifierDep) -> ReadyResponse:
+    """Ready once the model is loaded and warmed up (``ClassifierDep`` answers 503 until then)."""
     return ReadyResponse(ready=True)
 
 
@@ -123,7 +121,7 @@ def _metadata(card: ModelCard) -> ModelMetadata:
 
 
 @router.get("/models/{model_name}", responses=error_responses(404, 503), summary="Model metadata")
-def model_metadata(classifier: ServedModel) -> ModelMetadata:
+async def model_metadata(classifier: ServedModel) -> ModelMetadata:
     """Platform, versions, and the input and output tensors from the model card."""
     return _metadata(classifier.card)
 
@@ -133,7 +131,7 @@ def model_metadata(classifier: ServedModel) -> ModelMetadata:
     responses=error_responses(404, 503),
     summary="Model version metadata",
 )
-def model_version_metadata(classifier: ServedModelVersion) -> ModelMetadata:
+async def model_version_metadata(classifier: ServedModelVersion) -> ModelMetadata:
     """The same as the unversioned route, for the one version served."""
     return _metadata(classifier.card)
 
@@ -147,7 +145,7 @@ def _model_ready(classifier: Classifier) -> ModelReadyResponse:
 @router.get(
     "/models/{model_name}/ready", responses=error_responses(404, 503), summary="Model readiness"
 )
-def model_ready(classifier: ServedModel) -> ModelReadyResponse:
+async def model_ready(classifier: ServedModel) -> ModelReadyResponse:
     """200 once the model is loaded; 503 before."""
     return _model_ready(classifier)
 
@@ -157,7 +155,7 @@ def model_ready(classifier: ServedModel) -> ModelReadyResponse:
     responses=error_responses(404, 503),
     summary="Model version readiness",
 )
-def model_version_ready(classifier: ServedModelVersion) -> ModelReadyResponse:
+async def model_version_ready(classifier: ServedModelVersion) -> ModelReadyResponse:
     """200 once that version is loaded; 503 before."""
     return _model_ready(classifier)
 

@@ -22,6 +22,7 @@ def test_metrics_count_requests_latency_batches_digits_and_rejections(tiny_clien
     files = [("files", (f"{i}.png", png_bytes(mnist_like(i)), "image/png")) for i in range(3)]
     digits = [p["digit"] for p in tiny_client.post("/predict", files=files).json()["predictions"]]
     tiny_client.post("/predict", content=b"text", headers={"content-type": "image/png"})
+    tiny_client.post("/predict", params={"invert": "sometimes"})
     response = tiny_client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -34,7 +35,7 @@ def test_metrics_count_requests_latency_batches_digits_and_rejections(tiny_clien
         metric_value(text, 'mnist_http_requests_total{method="POST",route="/predict",status="415"}')
         == 1
     )
-    assert metric_value(text, 'mnist_http_request_duration_seconds_count{route="/predict"}') == 2
+    assert metric_value(text, 'mnist_http_request_duration_seconds_count{route="/predict"}') == 3
     assert metric_value(text, 'mnist_inference_batch_size_bucket{le="4.0"}') == 1
     assert metric_value(text, 'mnist_inference_batch_size_bucket{le="2.0"}') == 0
     for digit in set(digits):
@@ -42,6 +43,7 @@ def test_metrics_count_requests_latency_batches_digits_and_rejections(tiny_clien
             digit
         )
     assert metric_value(text, 'mnist_rejected_inputs_total{reason="not_an_image"}') == 1
+    assert metric_value(text, 'mnist_rejected_inputs_total{reason="invalid_request"}') == 1
 
 
 def test_one_access_log_line_per_request(tiny_model_path, caplog: pytest.LogCaptureFixture) -> None:
