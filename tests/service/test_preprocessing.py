@@ -152,3 +152,22 @@ def test_pixel_limit_follows_the_limits_given() -> None:
 def test_bad_bytes_raise_the_services_own_errors(data: bytes, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         image_to_array(data, "auto", LIMITS)
+
+
+def large_seven_in(mode: str) -> Image.Image:
+    """A 2400x3000 "7" in ``mode``, big enough to be reduced to the working size."""
+    seven = drawn_seven(size=(2400, 3000))
+    if mode == "I;16":
+        return Image.fromarray(np.asarray(seven, dtype=np.uint16) * 257)
+    if mode == "P-transparent":
+        palette = seven.convert("P")
+        palette.info["transparency"] = palette.getpixel((0, 0))
+        return palette
+    return seven.convert(mode)
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "P-transparent", "RGBA", "I;16", "CMYK"])
+def test_large_images_are_reduced_before_processing_and_read_the_same(mode: str) -> None:
+    image_format = "TIFF" if mode in ("CMYK", "I;16") else "PNG"
+    data = encode(large_seven_in(mode), image_format)
+    assert overlap(image_to_array(data, "auto", LIMITS), reference_seven()) > 0.85
