@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.heavy_work_limiter = anyio.CapacityLimiter(settings.heavy_work_threads)
         app.state.classifier = classifier or Classifier.load(
             settings.model_path, settings.resolved_card_path, settings.intra_op_threads
         )

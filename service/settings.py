@@ -1,5 +1,6 @@
 """Service configuration, read from ``MNIST_*`` environment variables."""
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -39,6 +40,12 @@ class Settings(BaseSettings):
     access_log: bool = Field(True, description="Write one access-log line per request.")
     intra_op_threads: int = Field(
         1, ge=0, le=64, description="onnxruntime threads per inference; 0 lets onnxruntime choose."
+    )
+    heavy_work_threads: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=256,
+        description="Most large images or tensor bodies decoded at once per worker; default: cores",
     )
     max_request_bytes: int = Field(
         32 * 1024 * 1024,

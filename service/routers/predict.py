@@ -4,12 +4,12 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from service.classifier import Classifier
 from service.dependencies import ClassifierDep, MetricsDep, SettingsDep
 from service.errors import ServiceError
 from service.preprocessing import ImageLimits, InvertMode, image_to_array
+from service.request_work import run_request_work
 from service.schemas import ModelInfo, Prediction, PredictResponse, error_responses
 from service.settings import Settings
 from service.uploads import Upload, read_uploads
@@ -61,7 +61,10 @@ async def predict(
 ) -> PredictResponse:
     """Decode each image to MNIST's 28x28 form and classify them all in one model call."""
     uploads = await read_uploads(request, settings.max_images_per_request, settings.max_image_bytes)
-    images = await _to_arrays(uploads, invert, _limits(settings))
+    small = sum(len(upload.data) for upload in uploads) <= INLINE_DECODE_BYTES
+    images = await run_request_work(
+        request, _decode_all, uploads, invert, _limits(settings), inline=small
+    )
     probabilities = classifier.predict(images)
     predictions = _predictions(classifier, probabilities, uploads)
     metrics.observe_inference([str(prediction.digit) for prediction in predictions])
@@ -73,13 +76,6 @@ async def predict(
 
 def _limits(settings: Settings) -> ImageLimits:
     return ImageLimits(max_pixels=settings.max_image_pixels, max_side=settings.max_image_side)
-
-
-async def _to_arrays(uploads: list[Upload], invert: InvertMode, limits: ImageLimits) -> np.ndarray:
-    """Small images decode inline (tens of µs); large ones off the event loop."""
-    if sum(len(upload.data) for upload in uploads) <= INLINE_DECODE_BYTES:
-        return _decode_all(uploads, invert, limits)
-    return await run_in_threadpool(_decode_all, uploads, invert, limits)
 
 
 def _decode_all(uploads: list[Upload], invert: InvertMode, limits: ImageLimits) -> np.ndarray:

@@ -3,13 +3,13 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from service.classifier import Classifier
 from service.dependencies import ClassifierDep, MetricsDep, SettingsDep
 from service.errors import NotFound
 from service.metrics import Metrics
 from service.model_card import ModelCard
+from service.request_work import run_request_work
 from service.schemas import error_responses
 from service.settings import Settings
 from service.v2_body import HEADER_LENGTH
@@ -166,9 +166,10 @@ async def _infer(
     body = await request.body()
     content_encoding = request.headers.get("content-encoding")
     arguments = (classifier, body, content_encoding, request.headers.get(HEADER_LENGTH))
-    if len(body) <= INLINE_BODY_BYTES and content_encoding is None:
-        return run_inference(*arguments, settings, metrics)
-    return await run_in_threadpool(run_inference, *arguments, settings, metrics)
+    small = len(body) <= INLINE_BODY_BYTES and content_encoding is None
+    return await run_request_work(
+        request, run_inference, *arguments, settings, metrics, inline=small
+    )
 
 
 @router.post("/models/{model_name}/infer", summary="Inference", **INFER_ROUTE)
