@@ -4,7 +4,11 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
+from service.app import create_app
 from service.settings import Settings
+from tests.service.browser import live_server
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
@@ -32,3 +36,22 @@ def test_the_stated_accuracy_is_the_shipped_models() -> None:
     accuracy = f"{100 * card['metrics']['test_accuracy']:.2f}% test accuracy"
     assert accuracy in README
     assert card["sha256"] in (PROJECT_ROOT / "models" / "README.md").read_text(encoding="utf-8")
+
+
+def python_examples() -> list[str]:
+    return re.findall(r"```python\n(.*?)\n```", README, flags=re.DOTALL)
+
+
+def test_the_python_examples_work_against_a_live_server(
+    shipped_model_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(model_path=shipped_model_path, access_log=False)
+    monkeypatch.chdir(PROJECT_ROOT)
+    examples = python_examples()
+    assert len(examples) == 2
+    with live_server(create_app(settings)) as url:
+        for example in examples:
+            exec(example.replace("http://127.0.0.1:8000", url).replace("127.0.0.1:8000", url[7:]))
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "[7, 7]"
+    assert printed[1].startswith("[") and len(printed[1].strip("[]").split()) == 2
