@@ -1,0 +1,133 @@
+"""The service with one lever moved: ``python -m benchmarks.variants NAME``, or in-process.
+
+A variant is a set of attribute patches (held while the service runs), an optional change to
+the built app, and optional uvicorn options. ``python -m benchmarks.variants NAME`` applies one
+and then runs ``service.__main__.main`` exactly as ``python -m service`` does, so everything
+else (settings from ``MNIST_*``, logging, uvicorn) stays as shipped; benchmarks/in_app.py holds
+the same patches around in-process calls. Patches do not reach spawned workers: one worker.
+"""
+
+import contextlib
+import functools
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import onnxruntime
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+
+import service.__main__ as service_main
+from service import classifier as classifier_module
+from service import multipart_form
+from service.dependencies import ClassifierDep, MetricsDep, SettingsDep
+from service.metrics import Metrics
+from service.middleware import BatchingStreamHandler
+from service.routers import predict
+from service.schemas import PredictResponse
+
+Patch = tuple[object, str, object]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What one lever changes; the empty variant is the service as shipped."""
+
+    patches: tuple[Patch, ...] = ()
+    change_app: Callable[[FastAPI], None] | None = None
+    uvicorn_options: dict[str, str] = field(default_factory=dict)
+
+
+def _open_default_session(model_path, model_bytes, intra_op_threads):
+    """onnxruntime's default session options: a thread per core, spinning."""
+    return onnxruntime.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+
+
+async def _predict_with_depends(
+    request: Request,
+    classifier: ClassifierDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    invert: predict.InvertQuery = "auto",
+) -> PredictResponse:
+    """The route as it was: model, settings and metrics declared as FastAPI dependencies."""
+    return await predict.predict(request, invert)
+
+
+def _route_with_depends(app: FastAPI) -> None:
+    """Put a ``/predict`` that solves the three dependencies first in the routing."""
+    router = APIRouter()
+    router.post("/predict", response_model=PredictResponse, response_model_exclude_none=True)(
+        _predict_with_depends
+    )
+    app.include_router(router)
+    app.router.routes.insert(0, app.router.routes.pop())
+
+
+VARIANTS: dict[str, Variant] = {
+    "shipped": Variant(),
+    "uvloop+httptools": Variant(uvicorn_options={"loop": "uvloop", "http": "httptools"}),
+    "asyncio+h11": Variant(uvicorn_options={"loop": "asyncio", "http": "h11"}),
+    "no metrics": Variant(
+        patches=(
+            (Metrics, "observe_request", lambda self, *arguments: None),
+            (Metrics, "observe_inference", lambda self, digits: None),
+        )
+    ),
+    "decode in thread pool": Variant(patches=((predict, "INLINE_DECODE_BYTES", -1),)),
+    "onnxruntime defaults": Variant(
+        patches=((classifier_module, "_open_session", _open_default_session),)
+    ),
+    "dependencies as Depends": Variant(change_app=_route_with_depends),
+    "streaming multipart": Variant(
+        patches=((multipart_form, "_split_simple", lambda body, boundary: None),)
+    ),
+    "access log unbatched": Variant(
+        patches=((BatchingStreamHandler, "handle", logging.StreamHandler.handle),)
+    ),
+}
+
+
+@contextlib.contextmanager
+def patched(variant: Variant) -> Iterator[None]:
+    """Hold the variant's patches, then put the originals back."""
+    originals = [(target, name, getattr(target, name)) for target, name, _ in variant.patches]
+    for target, name, value in variant.patches:
+        setattr(target, name, value)
+    try:
+        yield
+    finally:
+        for target, name, value in originals:
+            setattr(target, name, value)
+
+
+def _apply_for_good(variant: Variant) -> None:
+    """Patch this process for the rest of its life, before ``main`` builds anything."""
+    for target, name, value in variant.patches:
+        setattr(target, name, value)
+    if variant.change_app is not None:
+        build = service_main.create_app
+
+        def create_app(*arguments, **keywords) -> FastAPI:
+            app = build(*arguments, **keywords)
+            variant.change_app(app)
+            return app
+
+        service_main.create_app = create_app
+    if variant.uvicorn_options:
+        uvicorn.run = functools.partial(uvicorn.run, **variant.uvicorn_options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Apply the named variant, then serve as ``python -m service`` does."""
+    arguments = sys.argv[1:] if argv is None else argv
+    if len(arguments) != 1 or arguments[0] not in VARIANTS:
+        print(f"usage: python -m benchmarks.variants {{{','.join(VARIANTS)}}}", file=sys.stderr)
+        return 2
+    _apply_for_good(VARIANTS[arguments[0]])
+    return service_main.main([])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
