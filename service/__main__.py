@@ -1,13 +1,17 @@
 """``python -m service``: check the model, then serve it with uvicorn."""
 
 import argparse
+import copy
 import logging
+import logging.config
 import os
 import signal
 import sys
 import tempfile
+from typing import Any
 
 import uvicorn
+import uvicorn.config
 from pydantic import ValidationError
 
 from service.app import create_app
@@ -43,8 +47,37 @@ def _settings(arguments: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+def logging_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging plus the service's: records on stderr in ``LOG_FORMAT``, access lines
+    through a ``BatchingStreamHandler`` (written by a thread in batches: half the CPU per line,
+    and a full stderr pipe cannot stall the event loop). uvicorn applies it in every worker
+    process too, which otherwise would not configure the service's loggers at all."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["service"] = {"format": LOG_FORMAT}
+    stderr = {"formatter": "service", "stream": "ext://sys.stderr"}
+    config["handlers"]["service"] = {"class": "logging.StreamHandler", **stderr}
+    config["handlers"]["service_access"] = {
+        "class": "service.middleware.BatchingStreamHandler",
+        **stderr,
+    }
+    config["root"] = {"level": level.upper(), "handlers": ["service"]}
+    config["loggers"]["service.access"] = {"handlers": ["service_access"], "propagate": False}
+    return config
+
+
+def _configure_logging(level: str) -> dict[str, Any]:
+    """Apply ``logging_config``, and stop collecting what ``LOG_FORMAT`` never shows.
+
+    The caller's file and line (a stack walk), thread, process id and process name cost ~10 µs
+    of the ~20 µs a record takes to create: the Logging HOWTO's "Optimization" switches.
+    """
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    config = logging_config(level)
+    logging.config.dictConfig(config)
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    _configure_logging(settings.log_level)
+    log_config = _configure_logging(settings.log_level)
     try:
         classifier = Classifier.load(
             settings.model_path, settings.resolved_card_path, settings.intra_op_threads
@@ -70,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
+        "log_config": log_config,
         "access_log": False,
     }
     _exit_zero_on_sigterm()

@@ -39,7 +39,10 @@ class Settings(BaseSettings):
     )
     access_log: bool = Field(True, description="Write one access-log line per request.")
     intra_op_threads: int = Field(
-        1, ge=0, le=64, description="onnxruntime threads per inference; 0 lets onnxruntime choose."
+        1,
+        ge=0,
+        le=64,
+        description="onnxruntime threads for calls under 128 images (larger use every core).",
     )
     heavy_work_threads: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
@@ -66,6 +69,9 @@ class Settings(BaseSettings):
     )
     max_batch_size: int = Field(
         16_384, ge=1, description="Most images (N) in one V2 inference request."
+    )
+    dynamic_batching: bool = Field(
+        False, description="Run the images of concurrent /predict requests in one model call."
     )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS; empty turns CORS off."
