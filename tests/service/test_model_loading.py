@@ -11,7 +11,7 @@ import onnxruntime
 import pytest
 from onnx import TensorProto
 
-from service.classifier import Classifier
+from service.classifier import BULK_BATCH, Classifier
 from service.model_card import ModelLoadError
 from tests.model_factory import build_tiny_model, write_model
 
@@ -126,3 +126,11 @@ def test_the_command_refuses_a_bad_setting_in_one_line() -> None:
     result = run_service(environment={"MNIST_PORT": "eighty"})
     assert result.returncode == 2
     assert "port" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bulk_batches_run_on_every_core_with_the_same_results(tiny_model_path: Path) -> None:
+    classifier = load(tiny_model_path)
+    assert classifier.bulk_session is not classifier.session
+    images = np.random.default_rng(2).integers(0, 256, size=(BULK_BATCH, 28, 28), dtype=np.uint8)
+    one_at_a_time = np.concatenate([classifier.predict(image[None]) for image in images])
+    np.testing.assert_allclose(classifier.predict(images), one_at_a_time, atol=1e-6)
