@@ -64,9 +64,13 @@ class BatchingStreamHandler(logging.StreamHandler):
             return ""
 
     def close(self) -> None:
+        """Stop the writer thread and write what is queued, without waiting for the thread.
+
+        ``logging.shutdown`` calls this holding the handler's lock, which the writer may be
+        waiting for in ``flush``: joining it here would deadlock. Once the lock is released, the
+        writer finds nothing left to write and sees that it is stopped.
+        """
         self._stopped.set()
-        if self._writer is not threading.current_thread():
-            self._writer.join()
         self.flush()
         super().close()
 
