@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from service.app import create_app
 from service.classifier import Classifier
+from service.errors import describe_validation_errors
 from service.metrics import MULTIPROCESS_DIRECTORY_VARIABLE
 from service.model_card import ModelLoadError
 from service.settings import Settings
@@ -86,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = _settings(_parse_arguments(argv))
     except ValidationError as error:
         print(
-            f"mnist-mlp-serve: invalid setting: {error.errors()[0]['loc']}: "
-            f"{error.errors()[0]['msg']}",
+            f"mnist-mlp-serve: invalid setting: {describe_validation_errors(error)}",
             file=sys.stderr,
         )
         return 2

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("service.errors")
@@ -66,6 +67,14 @@ def error_response(
     return JSONResponse({"error": message}, status_code=status_code, headers=headers)
 
 
+def describe_validation_errors(error: ValidationError | RequestValidationError) -> str:
+    """What pydantic refused, in one line: ``field.path: message; ...``."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
+        for detail in error.errors()
+    )
+
+
 def _count_rejection(request: Request, reason: str) -> None:
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
@@ -94,12 +103,8 @@ async def _render_http_error(request: Request, error: Exception) -> JSONResponse
 async def _render_validation_error(request: Request, error: Exception) -> JSONResponse:
     if not isinstance(error, RequestValidationError):
         raise TypeError(f"unexpected error type {type(error).__name__}")
-    problems = "; ".join(
-        f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
-        for detail in error.errors()
-    )
     _count_rejection(request, "invalid_request")
-    return error_response(400, f"invalid request: {problems}")
+    return error_response(400, f"invalid request: {describe_validation_errors(error)}")
 
 
 async def _render_unexpected_error(request: Request, error: Exception) -> JSONResponse:

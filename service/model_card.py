@@ -5,6 +5,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from service.errors import describe_validation_errors
+
 
 class ModelLoadError(Exception):
     """The model or its card cannot be served; the message names the file and the problem."""
@@ -44,8 +46,4 @@ def read_model_card(path: Path) -> ModelCard:
     except json.JSONDecodeError as error:
         raise ModelLoadError(f"model card {path}: not valid JSON: {error}") from None
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
-            for detail in error.errors()
-        )
-        raise ModelLoadError(f"model card {path}: {problems}") from None
+        raise ModelLoadError(f"model card {path}: {describe_validation_errors(error)}") from None
