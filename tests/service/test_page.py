@@ -10,6 +10,7 @@ import io
 import math
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.slow
 SCREENSHOT_ENV = "MNIST_SCREENSHOT"
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
 VIEWPORT = {"width": 1000, "height": 680}
+PHONE = {"width": 390, "height": 844}  # an iPhone 12-15 in CSS pixels
 NO_DIGIT = "\N{EN DASH}"  # what the page shows while it has no answer
 
 Stroke = list[tuple[float, float]]
@@ -96,7 +98,14 @@ def browser(chromium: Path) -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser, service: LiveService) -> Iterator[Page]:
     """The page, freshly loaded; the test fails on a script error or a request off the machine."""
-    context = browser.new_context(viewport=VIEWPORT, reduced_motion="reduce")
+    with open_page(browser, service, viewport=VIEWPORT) as page:
+        yield page
+
+
+@contextmanager
+def open_page(browser: Browser, service: LiveService, **context_options: object) -> Iterator[Page]:
+    """The page in a new browser context with ``context_options`` (viewport, touch, ...)."""
+    context = browser.new_context(reduced_motion="reduce", **context_options)
     escaped: list[str] = []
     script_errors: list[str] = []
 
@@ -269,3 +278,27 @@ def test_the_api_docs_render_offline_with_every_route(page: Page, service: LiveS
     paths = set(operations.all_inner_texts())
     assert {"/predict", "/metrics", "/v2/health/ready"} <= {path.strip() for path in paths}
     expect(page.locator(".models, .opblock-tag-section").first).to_be_visible()
+
+
+def test_on_a_phone_the_prediction_is_in_view_after_drawing(
+    browser: Browser, service: LiveService
+) -> None:
+    phone = {"viewport": PHONE, "is_mobile": True, "has_touch": True, "device_scale_factor": 3}
+    with open_page(browser, service, **phone) as page:
+        response = answer_to(page, lambda: draw(page, STROKES[7]))
+        assert_page_shows(page, response, expected(service, 7))
+        assert page.evaluate("window.scrollY") == 0
+        for selector in ("#pad", "#digit", "#confidence"):
+            box = page.locator(selector).bounding_box()
+            assert box is not None and box["y"] >= 0, selector
+            assert box["y"] + box["height"] <= PHONE["height"], f"{selector} is below the fold"
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], selector
+
+
+def test_on_a_desktop_the_footer_is_centred(browser: Browser, service: LiveService) -> None:
+    with open_page(browser, service, viewport={"width": 1280, "height": 800}) as page:
+        centre = page.evaluate("document.documentElement.clientWidth") / 2
+        for selector in (".masthead", ".layout", ".footer"):
+            box = page.locator(selector).bounding_box()
+            assert box is not None
+            assert box["x"] + box["width"] / 2 == pytest.approx(centre, abs=1), selector
