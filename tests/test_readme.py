@@ -4,9 +4,12 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from service.app import create_app
+from service.preprocessing import ImageLimits, image_to_array
 from service.settings import Settings
 from tests.service.browser import live_server
 
@@ -42,16 +45,78 @@ def python_examples() -> list[str]:
     return re.findall(r"```python\n(.*?)\n```", README, flags=re.DOTALL)
 
 
-def test_the_python_examples_work_against_a_live_server(
+def promised_output(example: str) -> list[str]:
+    """What an example says it prints: the comment after each ``print(...)``."""
+    return re.findall(r"^print\(.*\)  # (.+)$", example, flags=re.MULTILINE)
+
+
+def test_the_python_examples_print_what_they_promise_against_a_live_server(
     shipped_model_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = Settings(model_path=shipped_model_path, access_log=False)
     monkeypatch.chdir(PROJECT_ROOT)
     examples = python_examples()
-    assert len(examples) == 2
+    assert len(examples) == 2 and all(promised_output(example) for example in examples)
     with live_server(create_app(settings)) as url:
         for example in examples:
             exec(example.replace("http://127.0.0.1:8000", url).replace("127.0.0.1:8000", url[7:]))
-    printed = capsys.readouterr().out.splitlines()
-    assert printed[0] == "[7, 7]"
-    assert printed[1].startswith("[") and len(printed[1].strip("[]").split()) == 2
+            assert capsys.readouterr().out.splitlines() == promised_output(example), example
+
+
+def curl_example() -> tuple[str, dict]:
+    """The curl command of "Using it" and the answer the README shows for it."""
+    found = re.search(r"```sh\n(curl -F .*?)\n```\s*```json\n(.*?)\n```", README, re.DOTALL)
+    assert found, "the README lost its curl example and the answer it shows"
+    return found[1], json.loads(found[2])
+
+
+def _two_digits(value: float) -> str:
+    return repr(float(f"{value:.2g}"))
+
+
+def as_readme_shows_it(answer: dict) -> str:
+    """The answer in the README's layout, two significant digits: what to paste when it moves."""
+    prediction = answer["predictions"][0]
+    probabilities = ", ".join(_two_digits(value) for value in prediction["probabilities"])
+    return (
+        f'{{"model": {json.dumps(answer["model"])},\n'
+        f' "predictions": [{{"digit": {prediction["digit"]}, '
+        f'"confidence": {_two_digits(prediction["confidence"])},\n'
+        f'                  "probabilities": [{probabilities}],\n'
+        f'                  "filename": {json.dumps(prediction["filename"])}}}]}}'
+    )
+
+
+def test_the_curl_example_shows_what_the_shipped_model_answers(shipped_client) -> None:
+    command, shown = curl_example()
+    image = PROJECT_ROOT / command.split("file=@", 1)[1].split()[0]
+    answer = shipped_client.post("/predict", files={"file": (image.name, image.read_bytes())})
+    assert answer.status_code == 200
+    real = answer.json()
+    hint = f"the README's answer is stale; the real one in its layout:\n{as_readme_shows_it(real)}"
+    assert shown.keys() == real.keys() and shown["model"] == real["model"], hint
+    [shown_prediction], [real_prediction] = shown["predictions"], real["predictions"]
+    assert shown_prediction.keys() == real_prediction.keys(), hint
+    assert shown_prediction["digit"] == real_prediction["digit"], hint
+    assert shown_prediction["filename"] == real_prediction["filename"], hint
+    # Two significant digits are shown: rounding moves a value by at most 5%.
+    shown_numbers = [shown_prediction["confidence"], *shown_prediction["probabilities"]]
+    real_numbers = [real_prediction["confidence"], *real_prediction["probabilities"]]
+    assert shown_numbers == pytest.approx(real_numbers, rel=0.05), hint
+
+
+def test_the_28x28_sample_is_the_seven_as_predict_prepares_it() -> None:
+    seven = (PROJECT_ROOT / "docs" / "seven.png").read_bytes()
+    prepared = image_to_array(seven, "auto", ImageLimits(max_pixels=10**6, max_side=1000))
+    sample = np.asarray(Image.open(PROJECT_ROOT / "docs" / "seven_28x28.png"))
+    np.testing.assert_array_equal(sample, prepared)
+
+
+def test_the_docker_base_recipe_is_the_smoke_tests() -> None:
+    """The README's registry-free base is the one CI builds on, so it is known to work."""
+    smoke = (PROJECT_ROOT / "tests" / "container" / "smoke.sh").read_text(encoding="utf-8")
+    packages = re.search(r"BASE_PACKAGES=(\S+)", smoke)[1]
+    suite = re.search(r"SUITE=(\S+)", smoke)[1]
+    assert f"debootstrap --variant=minbase --include={packages} {suite} " in README
+    assert "ARG PYTHON_IMAGE=" in (PROJECT_ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "--build-arg PYTHON_IMAGE=" in README and "BuildKit" in README
