@@ -62,9 +62,16 @@ class Classifier:
 
     @classmethod
     def load(cls, model_path: Path, card_path: Path, intra_op_threads: int = 1) -> "Classifier":
-        """Read, verify and warm up the model; a problem is a ``ModelLoadError`` naming the file."""
-        card = read_model_card(card_path)
+        """Read, verify and warm up the model; a problem is a ``ModelLoadError`` naming the file.
+
+        The model file is what the user named, so it is read first and every message starts
+        with it; a card that is missing or broken comes second, as the model's card.
+        """
         model_bytes = _read_model_bytes(model_path)
+        try:
+            card = read_model_card(card_path)
+        except ModelLoadError as error:
+            raise ModelLoadError(f"model {model_path}: {error}") from None
         if card.sha256 and hashlib.sha256(model_bytes).hexdigest() != card.sha256:
             raise ModelLoadError(f"model {model_path}: sha256 differs from the card {card_path}")
         session = _open_session(model_path, model_bytes, intra_op_threads)
