@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 
 from benchmarks import common
-from service.classifier import Classifier
+from service.inference.classifier import Classifier
 
 Encoder = Callable[[np.ndarray], tuple[bytes, dict[str, str]]]
 Decoder = Callable[[http.client.HTTPResponse, bytes], np.ndarray]

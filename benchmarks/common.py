@@ -62,7 +62,7 @@ def benchmark_model(requested: Path | None, workdir: Path) -> Path:
         return requested.resolve()
     if SHIPPED_MODEL.exists():
         return SHIPPED_MODEL
-    from tests.model_factory import write_model
+    from tests.support.models import write_model
 
     return write_model(workdir, model=_stand_in_mlp())
 
@@ -116,7 +116,7 @@ def mnist_dir() -> Path:
 
 def mnist_test_set(count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The MNIST test images [N, 28, 28] uint8 and labels; a clear exit when they are missing."""
-    from tests.mnist_idx import load_test_set
+    from tests.support.mnist import load_test_set
 
     try:
         images, labels = load_test_set(mnist_dir())

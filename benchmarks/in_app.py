@@ -30,8 +30,8 @@ from benchmarks.common import (
     workspace,
 )
 from benchmarks.variants import VARIANTS, Variant, patched
-from service.__main__ import logging_config
-from service.app import create_app
+from service.rest.app import create_app
+from service.rest.server import logging_config
 from service.settings import Settings
 
 IN_APP_LEVERS = (

@@ -29,13 +29,13 @@ from benchmarks.common import (
     time_call,
     workspace,
 )
-from service.classifier import Classifier
-from service.multipart_form import parse_multipart
-from service.preprocessing import ImageLimits, image_to_array
-from service.routers.predict import _predictions
-from service.schemas import PredictResponse
+from service.inference.classifier import Classifier
+from service.inference.dataplane import _predictions
+from service.inference.limits import ImageLimits, Upload
+from service.inference.preprocessing import image_to_array
+from service.inference.schemas import PredictResponse
+from service.rest.multipart import parse_multipart
 from service.settings import Settings
-from service.uploads import Upload
 
 BATCH_SIZES = (1, 32, 256, 4096)
 

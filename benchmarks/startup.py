@@ -39,7 +39,7 @@ def _parse(argv: list[str] | None):
 LOAD_CODE = """
 import sys, time
 from pathlib import Path
-from service.classifier import Classifier
+from service.inference.classifier import Classifier
 started = time.perf_counter()
 Classifier.load(Path(sys.argv[1]), Path(sys.argv[1]).with_suffix(".json"))
 print(time.perf_counter() - started)
@@ -63,8 +63,8 @@ def breakdown_rows(model: Path, runs: int) -> list:
     """Where start-up time goes, median of ``runs`` fresh interpreters for each step."""
     steps = {
         "python -c pass": lambda: _python_seconds("pass"),
-        "python -c 'import service.app, uvicorn'": lambda: _python_seconds(
-            "import service.app, uvicorn"
+        "python -c 'import service.rest.app, uvicorn'": lambda: _python_seconds(
+            "import service.rest.app, uvicorn"
         ),
         "Classifier.load (read, check, session, warm-up)": lambda: _load_seconds(model),
     }

@@ -19,13 +19,15 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 
 import service.__main__ as service_main
-from service import classifier as classifier_module
-from service import multipart_form
-from service.dependencies import ClassifierDep, MetricsDep, SettingsDep
-from service.metrics import Metrics
-from service.middleware import BatchingStreamHandler
-from service.routers import predict
-from service.schemas import PredictResponse
+from service.inference import classifier as classifier_module
+from service.inference import dataplane as dataplane_module
+from service.inference.metrics import Metrics
+from service.inference.schemas import PredictResponse
+from service.logs import BatchingStreamHandler
+from service.rest import multipart as multipart_module
+from service.rest import server as server_module
+from service.rest.dependencies import DataPlaneDep, MetricsDep
+from service.rest.routes import predict
 
 Patch = tuple[object, str, object]
 
@@ -46,17 +48,16 @@ def _open_default_session(model_path, model_bytes, intra_op_threads):
 
 async def _predict_with_depends(
     request: Request,
-    classifier: ClassifierDep,
-    settings: SettingsDep,
+    dataplane: DataPlaneDep,
     metrics: MetricsDep,
     invert: predict.InvertQuery = "auto",
 ) -> PredictResponse:
-    """The route as it was: model, settings and metrics declared as FastAPI dependencies."""
+    """The route with the dataplane and metrics declared as FastAPI dependencies."""
     return await predict.predict(request, invert)
 
 
 def _route_with_depends(app: FastAPI) -> None:
-    """Put a ``/predict`` that solves the three dependencies first in the routing."""
+    """Put a ``/predict`` that solves two dependencies first in the routing."""
     router = APIRouter()
     router.post("/predict", response_model=PredictResponse, response_model_exclude_none=True)(
         _predict_with_depends
@@ -75,13 +76,13 @@ VARIANTS: dict[str, Variant] = {
             (Metrics, "observe_inference", lambda self, digits: None),
         )
     ),
-    "decode in thread pool": Variant(patches=((predict, "INLINE_DECODE_BYTES", -1),)),
+    "decode in thread pool": Variant(patches=((dataplane_module, "INLINE_DECODE_BYTES", -1),)),
     "onnxruntime defaults": Variant(
         patches=((classifier_module, "_open_session", _open_default_session),)
     ),
     "dependencies as Depends": Variant(change_app=_route_with_depends),
     "streaming multipart": Variant(
-        patches=((multipart_form, "_split_simple", lambda body, boundary: None),)
+        patches=((multipart_module, "_split_simple", lambda body, boundary: None),)
     ),
     "access log unbatched": Variant(
         patches=((BatchingStreamHandler, "handle", logging.StreamHandler.handle),)
@@ -107,14 +108,14 @@ def _apply_for_good(variant: Variant) -> None:
     for target, name, value in variant.patches:
         setattr(target, name, value)
     if variant.change_app is not None:
-        build = service_main.create_app
+        build = server_module.create_app
 
         def create_app(*arguments, **keywords) -> FastAPI:
             app = build(*arguments, **keywords)
             variant.change_app(app)
             return app
 
-        service_main.create_app = create_app
+        server_module.create_app = create_app
     if variant.uvicorn_options:
         uvicorn.run = functools.partial(uvicorn.run, **variant.uvicorn_options)
 

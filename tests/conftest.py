@@ -1,18 +1,15 @@
 """Fixtures shared by every test: tiny real models, the real app, real PNG bytes."""
 
-import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 
-from service.app import create_app
+from service.rest.app import create_app
 from service.settings import DEFAULT_MODEL_PATH, Settings
-from tests.model_factory import write_model
+from tests.support.models import write_model
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,11 +56,3 @@ def mnist_dir() -> Path:
         pytest.skip("MNIST_DIR is not set; it names a folder with the four MNIST IDX files")
     path = Path(value)
     return path if path.is_absolute() else (PROJECT_ROOT / path).resolve()
-
-
-def png_bytes(pixels: np.ndarray, mode: str | None = None) -> bytes:
-    """Lossless PNG bytes of an array, the way a client would upload it."""
-    buffer = io.BytesIO()
-    image = Image.fromarray(pixels)
-    (image.convert(mode) if mode else image).save(buffer, format="PNG")
-    return buffer.getvalue()

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.app import create_app
-from service.preprocessing import ImageLimits, image_to_array
+from service.inference.limits import ImageLimits
+from service.inference.preprocessing import image_to_array
+from service.rest.app import create_app
 from service.settings import Settings
-from tests.service.browser import live_server
+from tests.support.live_server import live_server
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")

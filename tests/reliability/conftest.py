@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.model_factory import write_model
+from tests.support.models import write_model
 
 
 @pytest.fixture(scope="session")

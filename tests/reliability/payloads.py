@@ -11,8 +11,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from tests.conftest import png_bytes
-from tests.service.images import drawn_seven, encode, mnist_like
+from tests.support.images import drawn_seven, encode, mnist_like, png_bytes
 
 INFER = "/v2/models/mnist_mlp/infer"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -110,20 +109,6 @@ def gif_seven() -> bytes:
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><text>7</text></svg>'
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-
-
-def multipart(
-    parts: list[tuple[str, str | None, bytes]], boundary: str = "XyZ"
-) -> tuple[bytes, dict[str, str]]:
-    """A hand-built multipart body, for the malformed and unusual forms clients send."""
-    chunks = []
-    for name, filename, data in parts:
-        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-        chunks.append(
-            f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + data + b"\r\n"
-        )
-    body = b"".join(chunks) + f"--{boundary}--\r\n".encode()
-    return body, {"content-type": f"multipart/form-data; boundary={boundary}"}
 
 
 def image_tensor(

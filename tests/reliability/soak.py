@@ -21,19 +21,19 @@ from pathlib import Path
 import httpx
 
 from service.settings import DEFAULT_MODEL_PATH
-from tests.model_factory import write_model
-from tests.reliability.live_server import LiveService, request_head
 from tests.reliability.payloads import (
     INFER,
     compressed_png,
     image_tensor,
     infer_json,
-    multipart,
     png_with_corrupt_pixels,
     valid_infer_json,
     valid_png,
 )
-from tests.service.images import png_header_claiming
+from tests.support.images import png_header_claiming
+from tests.support.live_server import LiveService, request_head
+from tests.support.models import write_model
+from tests.support.multipart import multipart
 
 MAX_RSS_GROWTH = 0.10
 TRICKLE_BYTES = 8

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.reliability.live_server import LiveService, RawConnection, live_service, request_head
 from tests.reliability.payloads import valid_png
+from tests.support.live_server import LiveService, RawConnection, live_service, request_head
 
 IN_FLIGHT = 4
 ANSWERS_WHILE_REPLACING = 20

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import service
-from service.app import create_app
+from service.rest.app import create_app
 from service.settings import Settings
 from tests.reliability.payloads import (
     INFER,
@@ -33,15 +33,15 @@ from tests.reliability.payloads import (
     infer_json,
     jpeg_seven,
     lab_tiff,
-    multipart,
     png_with_bad_crc,
     png_with_corrupt_pixels,
     random_bytes,
     valid_infer_json,
     valid_png,
 )
-from tests.service.images import png_header_claiming
 from tests.service.test_predict import assert_still_serving
+from tests.support.images import png_header_claiming
+from tests.support.multipart import multipart
 
 # Pillow warns about the broken TIFF metadata these tests send on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from service.settings import Settings
-from tests.reliability.live_server import LiveService, live_service, request_head
 from tests.reliability.payloads import INFER, valid_infer_json, valid_png
+from tests.support.live_server import LiveService, live_service, request_head
 
 LIMIT = Settings.model_fields["max_request_bytes"].default
 CHUNK = 1024 * 1024

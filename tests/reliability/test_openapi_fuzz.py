@@ -9,9 +9,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
-from service.app import create_app
+from service.rest.app import create_app
 from service.settings import Settings
-from tests.model_factory import write_model
+from tests.support.models import write_model
 
 # schemathesis 4 builds its tests at collection time, before fixtures exist (its fixture-based
 # loader fails on pytest 9), so the tiny model goes to a directory removed when Python exits.

@@ -9,9 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from service.errors import PayloadTooLarge, ServiceError
-from service.preprocessing import FORMAT_SIGNATURES, ImageLimits, image_to_array
-from tests.service.images import encode, png_header_claiming
+from service.inference.errors import PayloadTooLarge, ServiceError
+from service.inference.limits import ImageLimits
+from service.inference.preprocessing import FORMAT_SIGNATURES, image_to_array
+from tests.support.images import encode, png_header_claiming
 
 # Pillow warns about the broken TIFF metadata these tests send on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")

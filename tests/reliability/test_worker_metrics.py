@@ -5,8 +5,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.reliability.live_server import live_service
 from tests.reliability.payloads import valid_png
+from tests.support.live_server import live_service
 
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 10

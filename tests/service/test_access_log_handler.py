@@ -5,7 +5,7 @@ import logging
 import threading
 import time
 
-from service.middleware import BatchingStreamHandler
+from service.logs import BatchingStreamHandler
 
 INTERVAL = 0.01
 

@@ -7,11 +7,10 @@ import httpx
 import numpy as np
 import onnxruntime
 
-from service.app import create_app
+from service.rest.app import create_app
 from service.settings import Settings
-from tests.conftest import png_bytes
-from tests.service.browser import live_server
-from tests.service.images import mnist_like
+from tests.support.images import mnist_like, png_bytes
+from tests.support.live_server import live_server
 
 CONCURRENT_REQUESTS = 24
 

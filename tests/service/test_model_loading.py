@@ -11,9 +11,9 @@ import onnxruntime
 import pytest
 from onnx import TensorProto
 
-from service.classifier import BULK_BATCH, Classifier
-from service.model_card import ModelLoadError
-from tests.model_factory import build_tiny_model, write_model
+from service.inference.classifier import BULK_BATCH, Classifier
+from service.inference.model_card import ModelLoadError
+from tests.support.models import build_tiny_model, write_model
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

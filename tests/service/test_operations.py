@@ -5,10 +5,9 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
+from service.rest.app import create_app
 from service.settings import Settings
-from tests.conftest import png_bytes
-from tests.service.images import mnist_like
+from tests.support.images import mnist_like, png_bytes
 
 
 def metric_value(text: str, line_start: str) -> float:

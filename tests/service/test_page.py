@@ -19,16 +19,11 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Browser, Page, Response, Route, expect, sync_playwright
 
-from service.app import create_app
+from service.rest.app import create_app
 from service.settings import DEFAULT_MODEL_PATH, Settings
-from tests.model_factory import write_model
-from tests.service.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    ChromiumUnavailable,
-    ensure_chromium,
-    live_server,
-)
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, ChromiumUnavailable, ensure_chromium
+from tests.support.live_server import live_server
+from tests.support.models import write_model
 
 pytestmark = pytest.mark.slow
 

@@ -11,11 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from service.app import create_app
+from service.rest.app import create_app
 from service.settings import Settings
-from tests.conftest import png_bytes
-from tests.mnist_idx import load_test_set
-from tests.service.images import drawn_seven, encode, mnist_like
+from tests.support.images import drawn_seven, encode, mnist_like, png_bytes
+from tests.support.mnist import load_test_set
 
 PARITY_IMAGES = 200
 

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from service.preprocessing import ImageLimits, image_to_array
-from tests.service.images import drawn_seven, encode, mnist_like, png_header_claiming
+from service.inference.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from service.inference.limits import ImageLimits
+from service.inference.preprocessing import image_to_array
+from tests.support.images import drawn_seven, encode, mnist_like, png_header_claiming
 
 LIMITS = ImageLimits(max_pixels=25_000_000, max_side=10_000)
 

@@ -3,12 +3,11 @@
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from types import SimpleNamespace
 
 import anyio
 import pytest
 
-from service.request_work import run_request_work
+from service.inference.work import run_request_work
 
 TASKS = 6
 
@@ -45,11 +44,10 @@ def test_large_work_never_exceeds_the_thread_limit(limit: int) -> None:
     results: list[int] = []
 
     async def main() -> None:
-        request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace()))
-        request.app.state.heavy_work_limiter = anyio.CapacityLimiter(limit)
+        limiter = anyio.CapacityLimiter(limit)
 
         async def one(value: int) -> None:
-            results.append(await run_request_work(request, probe.work, value, inline=False))
+            results.append(await run_request_work(limiter, probe.work, value, inline=False))
 
         async with anyio.create_task_group() as group:
             for value in range(TASKS):
@@ -65,8 +63,8 @@ def test_small_work_runs_inline_on_the_event_loop_thread() -> None:
     probe = ConcurrencyProbe()
 
     async def main() -> tuple[int, int]:
-        request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace()))
-        return await run_request_work(request, probe.work, 21, inline=True), threading.get_ident()
+        limiter = anyio.CapacityLimiter(1)
+        return await run_request_work(limiter, probe.work, 21, inline=True), threading.get_ident()
 
     result, loop_thread = run_event_loop(main)
     assert result == 42 and probe.threads == {loop_thread}

@@ -14,10 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from service.app import create_app
+from service.inference.protocol import InferenceResponse, ModelMetadata, ServerMetadata
+from service.rest.app import create_app
 from service.settings import Settings
-from service.v2_schemas import InferenceResponse, ModelMetadata, ServerMetadata
-from tests.model_factory import write_model
+from tests.support.models import write_model
 
 INFER = "/v2/models/mnist_mlp/infer"
 HEADER_LENGTH = "Inference-Header-Content-Length"

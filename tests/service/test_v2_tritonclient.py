@@ -12,10 +12,10 @@ import tritonclient.http as triton
 import uvicorn
 from tritonclient.utils import InferenceServerException
 
-from service.app import create_app
-from service.model_card import read_model_card
+from service.inference.model_card import read_model_card
+from service.rest.app import create_app
 from service.settings import DEFAULT_MODEL_PATH, Settings
-from tests.model_factory import write_model
+from tests.support.models import write_model
 
 STARTUP_SECONDS = 30.0
 

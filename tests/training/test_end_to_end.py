@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from tests.mnist_idx import load_test_set
+from tests.support.mnist import load_test_set
 from training import export
 from training.cli import main
 

@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from tests.mnist_idx import load_test_set
+from tests.support.mnist import load_test_set
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 ONNX_PATH = MODELS_DIR / "mnist_mlp.onnx"

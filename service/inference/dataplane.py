@@ -1,0 +1,185 @@
+"""The dataplane: every operation of the service on plain Python values, for any transport.
+
+REST (and gRPC) translate their requests into these calls and the answers (or the
+``ServiceError`` raised) back into their own form; no check lives in a transport.
+"""
+
+from dataclasses import dataclass, field
+
+import anyio
+import numpy as np
+
+from service.inference.batching import DynamicBatcher
+from service.inference.classifier import Classifier
+from service.inference.codec import InferenceResult, decode_input, requested_outputs
+from service.inference.errors import BadRequest, NotFound, NotReady, ServiceError
+from service.inference.limits import ImageLimits, Upload, check_uploads
+from service.inference.metrics import Metrics
+from service.inference.preprocessing import InvertMode, image_to_array
+from service.inference.protocol import (
+    InferenceRequest,
+    ModelMetadata,
+    ModelReadyResponse,
+    RequestInput,
+    ServerMetadata,
+)
+from service.inference.wire import InferenceBody
+from service.inference.work import run_request_work
+from service.settings import Settings
+
+SERVER_NAME = "mnist-mlp"
+SERVER_VERSION = "1.0.0"
+EXTENSIONS = ["binary_tensor_data"]
+PLATFORM = "onnx_onnxv1"
+# Decoding this many bytes of images costs less than the hop to a worker thread.
+INLINE_DECODE_BYTES = 64 * 1024
+
+
+def server_metadata() -> ServerMetadata:
+    """Name, version and the protocol extensions served; known before any model loads."""
+    return ServerMetadata(name=SERVER_NAME, version=SERVER_VERSION, extensions=EXTENSIONS)
+
+
+@dataclass
+class DataPlane:
+    """The application context: settings, metrics, the served model, the heavy-work limiter and
+    the dynamic batcher, built once the model is loaded (in the REST app's lifespan)."""
+
+    settings: Settings
+    metrics: Metrics
+    classifier: Classifier | None
+    heavy_work_limiter: anyio.CapacityLimiter
+    batcher: DynamicBatcher | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.settings.dynamic_batching and self.classifier is not None:
+            self.batcher = DynamicBatcher(self.classifier)
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        return ImageLimits(
+            max_pixels=self.settings.max_image_pixels, max_side=self.settings.max_image_side
+        )
+
+    def model(self, name: str | None = None, version: str | None = None) -> Classifier:
+        """The served model, checked against the name and version asked for (None: any)."""
+        classifier = self.classifier
+        if classifier is None:
+            raise NotReady("the model is not loaded yet; retry in a moment")
+        card = classifier.card
+        if name is not None and name != card.name:
+            raise NotFound(
+                f"unknown model {name!r}; this server serves {card.name!r}", "unknown_model"
+            )
+        if version is not None and version != card.version:
+            raise NotFound(
+                f"model {card.name!r} has no version {version!r}; its versions: {card.version!r}",
+                "unknown_version",
+            )
+        return classifier
+
+    def ready(self) -> bool:
+        """True once the model is loaded; a ``NotReady`` (503) before."""
+        self.model()
+        return True
+
+    def model_metadata(self, name: str, version: str | None = None) -> ModelMetadata:
+        card = self.model(name, version).card
+        return ModelMetadata(
+            name=card.name,
+            versions=[card.version],
+            platform=PLATFORM,
+            inputs=card.inputs,
+            outputs=card.outputs,
+        )
+
+    def model_ready(self, name: str, version: str | None = None) -> ModelReadyResponse:
+        card = self.model(name, version).card
+        return ModelReadyResponse(name=card.name, version=card.version, ready=True)
+
+    def infer(self, name: str, version: str | None, body: InferenceBody) -> InferenceResult:
+        """One V2 inference, synchronous: a transport runs large bodies off its event loop."""
+        classifier = self.model(name, version)
+        request = body.request
+        tensor = _image_input(request, classifier)
+        binary = body.binary_inputs.get(tensor.name)
+        images = decode_input(
+            tensor, classifier.card.inputs[0], binary, self.settings.max_batch_size
+        )
+        outputs = requested_outputs(request, classifier.card)
+        # The probabilities always run, in the same call, so that the metrics count every one.
+        names = list(dict.fromkeys([classifier.output_name, *(out.spec.name for out in outputs)]))
+        arrays = dict(zip(names, classifier.run(names, images), strict=True))
+        labels = np.asarray(classifier.card.labels)
+        probabilities = arrays[classifier.output_name]
+        self.metrics.observe_inference(labels[probabilities.argmax(axis=1)].tolist())
+        results = [(output, arrays[output.spec.name]) for output in outputs]
+        card = classifier.card
+        return InferenceResult(card.name, card.version, request.id, results)
+
+    async def predict(self, uploads: list[Upload], invert: InvertMode) -> dict[str, object]:
+        """Decode each image to MNIST's 28x28 form and classify them all in one model call; the
+        answer is ``PredictResponse``'s fields as plain data."""
+        classifier = self.model()
+        check_uploads(uploads, self.settings.max_images_per_request, self.settings.max_image_bytes)
+        small = sum(len(upload.data) for upload in uploads) <= INLINE_DECODE_BYTES
+        images = await run_request_work(
+            self.heavy_work_limiter,
+            _decode_all,
+            uploads,
+            invert,
+            self.image_limits,
+            inline=small,
+        )
+        if self.batcher is not None:
+            probabilities = await self.batcher.predict(images)
+        else:
+            probabilities = classifier.predict(images)
+        predictions = _predictions(classifier, probabilities, uploads)
+        self.metrics.observe_inference([str(prediction["digit"]) for prediction in predictions])
+        card = classifier.card
+        return {"model": {"name": card.name, "version": card.version}, "predictions": predictions}
+
+
+def _image_input(request: InferenceRequest, classifier: Classifier) -> RequestInput:
+    """Exactly the card's one input, by name."""
+    expected = classifier.input_name
+    names = [tensor.name for tensor in request.inputs]
+    for name in names:
+        if name != expected:
+            raise BadRequest(
+                f"unknown input {name!r}; model {classifier.card.name!r} takes one input, "
+                f"{expected!r}",
+                "unknown_input",
+            )
+    if len(names) > 1:
+        raise BadRequest(f"input {expected!r} is given {len(names)} times", "duplicate_input")
+    return request.inputs[0]
+
+
+def _decode_all(uploads: list[Upload], invert: InvertMode, limits: ImageLimits) -> np.ndarray:
+    arrays = []
+    for position, upload in enumerate(uploads):
+        try:
+            arrays.append(image_to_array(upload.data, invert, limits))
+        except ServiceError as error:
+            if len(uploads) == 1 and upload.filename is None:
+                raise
+            name = upload.filename or f"image {position + 1}"
+            raise type(error)(f"{name}: {error.message}", error.reason) from None
+    return np.stack(arrays)
+
+
+def _predictions(
+    classifier: Classifier, probabilities: np.ndarray, uploads: list[Upload]
+) -> list[dict[str, object]]:
+    """``Prediction``'s fields as plain data, without the filename when none was sent."""
+    labels = classifier.card.labels
+    best = probabilities.argmax(axis=1).tolist()
+    predictions: list[dict[str, object]] = []
+    for row, index, upload in zip(probabilities.tolist(), best, uploads, strict=True):
+        prediction = {"digit": int(labels[index]), "confidence": row[index], "probabilities": row}
+        if upload.filename is not None:
+            prediction["filename"] = upload.filename
+        predictions.append(prediction)
+    return predictions

@@ -1,0 +1,74 @@
+"""Errors the core raises for requests it refuses: each carries its HTTP status and a reason.
+
+Transports render them (REST as ``{"error": message}`` with ``status_code``; gRPC maps the
+status to a code), and ``reason`` labels the refusal in the rejected-inputs metric.
+"""
+
+from typing import Protocol
+
+
+class ServiceError(Exception):
+    """A request the service refuses; ``reason`` labels it in the rejected-inputs metric."""
+
+    status_code = 400
+    reason = "bad_request"
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+
+
+class BadRequest(ServiceError):
+    """Malformed request: missing file, broken multipart, bad tensor JSON."""
+
+    status_code = 400
+    reason = "bad_request"
+
+
+class NotFound(ServiceError):
+    """Unknown model or model version."""
+
+    status_code = 404
+    reason = "not_found"
+
+
+class PayloadTooLarge(ServiceError):
+    """Too many bytes, pixels or images."""
+
+    status_code = 413
+    reason = "too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    """Not an image, or a content type the route does not take."""
+
+    status_code = 415
+    reason = "unsupported_media_type"
+
+
+class NotReady(ServiceError):
+    """The model is not loaded (yet, or any more)."""
+
+    status_code = 503
+    reason = "not_ready"
+
+
+class HasValidationErrors(Protocol):
+    """pydantic's ``ValidationError`` and FastAPI's ``RequestValidationError`` alike."""
+
+    def errors(self) -> object: ...
+
+
+def describe_validation_errors(error: HasValidationErrors) -> str:
+    """What pydantic refused, in one line: ``field.path: message; ...``."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
+        for detail in error.errors()
+    )
+
+
+def invalid_request(error: HasValidationErrors) -> BadRequest:
+    """A request body that its schema refuses: worded like the REST layer's validation errors."""
+    return BadRequest(f"invalid request: {describe_validation_errors(error)}", "invalid_request")

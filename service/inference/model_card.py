@@ -1,0 +1,49 @@
+"""The machine-readable model card: with the ONNX signature, all that training shares."""
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from service.inference.errors import describe_validation_errors
+
+
+class ModelLoadError(Exception):
+    """The model or its card cannot be served; the message names the file and the problem."""
+
+
+class TensorSpec(BaseModel):
+    """One named tensor as the V2 protocol describes it."""
+
+    name: str
+    datatype: str = Field(description="KServe V2 datatype, e.g. UINT8 or FP32.")
+    shape: list[int] = Field(description="-1 marks the dynamic batch dimension.")
+
+
+class ModelCard(BaseModel):
+    """What the service needs of ``models/mnist_mlp.json``; other keys are kept but not read."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str
+    version: str
+    sha256: str | None = None
+    inputs: list[TensorSpec] = Field(min_length=1, max_length=1)
+    outputs: list[TensorSpec] = Field(min_length=1)
+    labels: list[str]
+
+
+def read_model_card(path: Path) -> ModelCard:
+    """Parse the card, turning every failure into a one-line ``ModelLoadError``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelLoadError(f"model card {path}: file not found") from None
+    except OSError as error:
+        raise ModelLoadError(f"model card {path}: cannot read: {error.strerror}") from None
+    try:
+        return ModelCard.model_validate(json.loads(text))
+    except json.JSONDecodeError as error:
+        raise ModelLoadError(f"model card {path}: not valid JSON: {error}") from None
+    except ValidationError as error:
+        raise ModelLoadError(f"model card {path}: {describe_validation_errors(error)}") from None

@@ -1,0 +1,220 @@
+"""Any uploaded image to the 28x28 uint8 array MNIST digits are: light ink on black, centred.
+
+A 28x28 image is kept pixel for pixel (only its polarity may flip); any other size goes through
+MNIST's own recipe: crop to the ink, scale the longer side to 20 px, centre by mass in 28x28.
+"""
+
+import io
+import math
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from service.inference.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from service.inference.limits import ImageLimits
+
+InvertMode = Literal["auto", "true", "false"]
+
+MNIST_SIDE = 28
+WORKING_SIDE = 1024
+DIGIT_BOX = 20
+INK_FRACTION = 0.25
+MIN_CONTRAST = 16
+FORMAT_SIGNATURES: tuple[tuple[str, tuple[bytes, ...]], ...] = (
+    ("PNG", (b"\x89PNG\r\n\x1a\n",)),
+    ("JPEG", (b"\xff\xd8\xff",)),
+    ("GIF", (b"GIF87a", b"GIF89a")),
+    ("BMP", (b"BM",)),
+    ("TIFF", (b"II*\x00", b"MM\x00*")),
+)
+SUPPORTED_FORMATS = "PNG, JPEG, GIF, BMP, TIFF or WebP"
+
+# The header check in ``open_image`` replaces Pillow's process-wide guard: it runs at the same
+# point (after the header, before any pixel), follows the settings, and names the size.
+Image.MAX_IMAGE_PIXELS = None
+
+
+def sniff_format(data: bytes) -> str:
+    """Decide the format from the magic number, never from a file name or a declared type."""
+    if not data:
+        raise BadRequest("the image is empty (0 bytes)", reason="empty_image")
+    for name, signatures in FORMAT_SIGNATURES:
+        if data.startswith(signatures):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    raise UnsupportedMediaType(
+        f"not an image this service reads: expected {SUPPORTED_FORMATS} bytes",
+        reason="not_an_image",
+    )
+
+
+def open_image(data: bytes, limits: ImageLimits) -> Image.Image:
+    """Open, check the header's size against the limits, then decode the first frame."""
+    image_format = sniff_format(data)
+    try:
+        image = Image.open(io.BytesIO(data), formats=[image_format])
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise _corrupt(image_format, error) from None
+    _check_size(image.size, limits)
+    try:
+        image.seek(0)
+        image.load()
+        return ImageOps.exif_transpose(image) or image
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        raise _corrupt(image_format, error) from None
+
+
+def _check_size(size: tuple[int, int], limits: ImageLimits) -> None:
+    width, height = size
+    if width < 1 or height < 1:
+        raise BadRequest(f"the image header gives an empty size {width}x{height}", "corrupt_image")
+    if max(width, height) > limits.max_side:
+        raise PayloadTooLarge(
+            f"image is {width}x{height} pixels; the longest side allowed is {limits.max_side}",
+            reason="too_many_pixels",
+        )
+    if width * height > limits.max_pixels:
+        raise PayloadTooLarge(
+            f"image is {width}x{height} pixels; at most {limits.max_pixels} pixels are allowed",
+            reason="too_many_pixels",
+        )
+
+
+def _corrupt(image_format: str, error: BaseException) -> BadRequest:
+    # Pillow's "cannot identify" message shows the BytesIO's repr and memory address.
+    if isinstance(error, UnidentifiedImageError):
+        detail = "its header is not readable"
+    else:
+        detail = str(error).split("\n")[0][:120] or type(error).__name__
+    return BadRequest(
+        f"the {image_format} image is corrupt or truncated ({detail})", reason="corrupt_image"
+    )
+
+
+def shrink_to_working_size(image: Image.Image) -> Image.Image:
+    """Box-reduce anything over 1024 px by a whole factor, before any float work.
+
+    The digit ends up 20 px tall, so nothing the model sees is lost, while a 25-megapixel
+    upload then costs the float arithmetic of a 1-megapixel one (it took ~260 MB before).
+    Palette indices and colour keys cannot be averaged: those convert first.
+    """
+    longest = max(image.size)
+    if longest <= WORKING_SIDE:
+        return image
+    if "transparency" in image.info or image.mode == "PA":
+        image = _convert(image, "LA")
+    elif image.mode in ("1", "P"):
+        image = _convert(image, "L")
+    elif image.mode.startswith("I;16"):
+        image = _convert(image, "I")
+    return image.reduce(math.ceil(longest / WORKING_SIDE))
+
+
+def to_grayscale(image: Image.Image) -> np.ndarray:
+    """8-bit luminance in [0, 255]; transparent pixels become the background behind the ink."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return _rescale_wide(np.asarray(image, dtype=np.float64))
+    has_alpha = image.mode in ("LA", "RGBA", "PA") or "transparency" in image.info
+    if not has_alpha:
+        return np.asarray(_convert(image, "L"), dtype=np.uint8)
+    # float32 and in-place blending: at the pixel limit, float64 temporaries took over 1 GB.
+    with_alpha = np.asarray(_convert(image, "LA"))
+    luminance = with_alpha[..., 0].astype(np.float32)
+    alpha = with_alpha[..., 1].astype(np.float32) / np.float32(255.0)
+    opacity = float(alpha.sum(dtype=np.float64))
+    ink_is_dark = opacity == 0 or float(np.vdot(luminance, alpha)) / opacity < 128
+    background = np.float32(255.0 if ink_is_dark else 0.0)
+    luminance -= background
+    luminance *= alpha
+    luminance += background
+    return np.rint(luminance).astype(np.uint8)
+
+
+def _convert(image: Image.Image, mode: str) -> Image.Image:
+    """Pillow decodes some modes it cannot convert (CIELab TIFFs): a 415, not a crash."""
+    try:
+        return image.convert(mode)
+    except ValueError:
+        raise UnsupportedMediaType(
+            f"images in colour mode {image.mode} are not supported; send grayscale, RGB or CMYK",
+            reason="unsupported_mode",
+        ) from None
+
+
+def _rescale_wide(values: np.ndarray) -> np.ndarray:
+    """16-bit, 32-bit and float images: map their likely full range onto 0..255."""
+    finite = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    peak = float(finite.max()) if finite.size else 0.0
+    low = min(float(finite.min()), 0.0)
+    if low >= 0.0 and peak <= 1.0:
+        scale = 255.0
+    elif low >= 0.0 and peak <= 255.0:
+        scale = 1.0
+    elif low >= 0.0 and peak <= 65535.0:
+        scale = 255.0 / 65535.0
+    else:
+        return np.rint((finite - low) * 255.0 / max(peak - low, 1e-12)).astype(np.uint8)
+    return np.rint(np.clip(finite * scale, 0.0, 255.0)).astype(np.uint8)
+
+
+def apply_polarity(pixels: np.ndarray, invert: InvertMode) -> np.ndarray:
+    """MNIST is light on dark: ``auto`` inverts when the border (the background) is light."""
+    if invert == "true" or (invert == "auto" and _border_is_light(pixels)):
+        return 255 - pixels
+    return pixels
+
+
+def _border_is_light(pixels: np.ndarray) -> bool:
+    border = np.concatenate((pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]))
+    return float(np.median(border)) > 127.0
+
+
+def to_mnist_layout(pixels: np.ndarray) -> np.ndarray:
+    """Crop to the ink, fit the longer side to 20 px, centre by mass in 28x28 (MNIST's recipe)."""
+    if pixels.shape == (MNIST_SIDE, MNIST_SIDE):
+        return pixels
+    stretched = _stretch_contrast(pixels)
+    if stretched is None:
+        return np.zeros((MNIST_SIDE, MNIST_SIDE), dtype=np.uint8)
+    rows = np.flatnonzero(stretched.max(axis=1) > INK_FRACTION * 255)
+    columns = np.flatnonzero(stretched.max(axis=0) > INK_FRACTION * 255)
+    digit = stretched[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+    return _centre_by_mass(_fit_in_box(digit))
+
+
+def _stretch_contrast(pixels: np.ndarray) -> np.ndarray | None:
+    """Background to 0 and the brightest ink to 255; None when there is no ink at all."""
+    background = float(np.median(pixels))
+    peak = float(pixels.max())
+    if peak - background < MIN_CONTRAST:
+        return None
+    scaled = (pixels.astype(np.float32) - background) * (255.0 / (peak - background))
+    return np.clip(scaled, 0.0, 255.0).astype(np.uint8)
+
+
+def _fit_in_box(digit: np.ndarray) -> np.ndarray:
+    height, width = digit.shape
+    scale = DIGIT_BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(digit).resize(size, Image.Resampling.LANCZOS), dtype=np.uint8)
+
+
+def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
+    height, width = digit.shape
+    mass = digit.astype(np.float64)
+    total = mass.sum()
+    centre_row = (mass.sum(axis=1) @ np.arange(height)) / total if total else (height - 1) / 2
+    centre_column = (mass.sum(axis=0) @ np.arange(width)) / total if total else (width - 1) / 2
+    top = int(np.clip(round(MNIST_SIDE / 2 - 0.5 - centre_row), 0, MNIST_SIDE - height))
+    left = int(np.clip(round(MNIST_SIDE / 2 - 0.5 - centre_column), 0, MNIST_SIDE - width))
+    canvas = np.zeros((MNIST_SIDE, MNIST_SIDE), dtype=np.uint8)
+    canvas[top : top + height, left : left + width] = digit
+    return canvas
+
+
+def image_to_array(data: bytes, invert: InvertMode, limits: ImageLimits) -> np.ndarray:
+    """Uploaded bytes to the model's input: uint8 [28, 28], light digit on black."""
+    pixels = to_grayscale(shrink_to_working_size(open_image(data, limits)))
+    return to_mnist_layout(apply_polarity(pixels, invert))

@@ -1,0 +1,48 @@
+"""``GET /``: the page where a person draws a digit, and the two files it loads."""
+
+from functools import cache
+from importlib.resources import files
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+
+from service.inference.errors import NotFound
+
+router = APIRouter(tags=["page"])
+
+ASSET_TYPES = {
+    "page.css": "text/css; charset=utf-8",
+    "page.js": "text/javascript; charset=utf-8",
+}
+# Everything comes from this origin: the page works offline and cannot load anything from elsewhere.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+# The files change only when the service is upgraded; no-cache makes browsers revalidate then.
+HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+
+
+@cache
+def _static(name: str) -> bytes:
+    """Read a packaged file once: it is fixed for the life of the process."""
+    return files("service.rest").joinpath("static", name).read_bytes()
+
+
+@router.get("/", response_class=HTMLResponse, summary="Draw a digit")
+def page() -> HTMLResponse:
+    """A self-contained page (no build step, no CDN) that sends drawings to ``POST /predict``."""
+    return HTMLResponse(_static("index.html"), headers=HEADERS)
+
+
+@router.get("/static/{name}", include_in_schema=False)
+def asset(name: str) -> Response:
+    """The page's stylesheet and script; only those two names are served."""
+    media_type = ASSET_TYPES.get(name)
+    if media_type is None:
+        raise NotFound(f"there is no static file {name!r}; the page uses {', '.join(ASSET_TYPES)}")
+    return Response(_static(name), media_type=media_type, headers=HEADERS)

@@ -1,0 +1,47 @@
+"""The images of a /predict request: multipart ``file``/``files`` parts, or one raw image body."""
+
+from fastapi import Request
+from python_multipart.multipart import parse_options_header
+
+from service.inference.errors import BadRequest, UnsupportedMediaType
+from service.inference.limits import Upload
+from service.rest.multipart import parse_multipart
+
+FILE_FIELDS = ("file", "files")
+
+
+async def read_uploads(request: Request) -> list[Upload]:
+    """Read the request's images; the dataplane checks their count and sizes."""
+    media_type, options = parse_options_header(request.headers.get("content-type", ""))
+    media_type_text = media_type.decode("latin-1").lower()
+    body = await request.body()
+    if media_type_text == "multipart/form-data":
+        uploads = _uploads_from_form(body, options)
+    elif media_type_text.startswith("image/"):
+        uploads = [Upload(data=body, filename=None)]
+    else:
+        shown = media_type_text or "none"
+        raise UnsupportedMediaType(
+            f"content type {shown!r} is not accepted: send multipart/form-data with a 'file' "
+            "field (or several 'files'), or a raw body with an image/* content type",
+            reason="unsupported_content_type",
+        )
+    return uploads
+
+
+def _uploads_from_form(body: bytes, options: dict[bytes, bytes]) -> list[Upload]:
+    parts = parse_multipart(body, options)
+    image_parts = [part for part in parts if part.name in FILE_FIELDS]
+    for part in image_parts:
+        if not part.is_file:
+            raise BadRequest(
+                f"form field {part.name!r} must be a file upload, not a text value", "not_a_file"
+            )
+    if not image_parts:
+        received = ", ".join(sorted({repr(part.name) for part in parts})) or "no fields"
+        raise BadRequest(
+            f"no image in the form: send it in the field 'file' (or several in 'files'); "
+            f"received {received}",
+            reason="no_image",
+        )
+    return [Upload(data=bytes(part.data), filename=part.filename or None) for part in image_parts]

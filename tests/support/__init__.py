@@ -1,0 +1,1 @@
+"""What tests share: tiny models, images, multipart bodies, free ports, live servers."""
