@@ -13,8 +13,17 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-SCRIPTS = ["inference", "in_app", "http_predict", "levers", "bulk", "startup", "quantize"]
-NEED_WRK = {"http_predict", "levers"}
+SCRIPTS = [
+    "inference",
+    "in_app",
+    "http_predict",
+    "levers",
+    "bulk",
+    "startup",
+    "quantize",
+    "capacity",
+]
+NEED_WRK = {"http_predict", "levers", "capacity"}
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

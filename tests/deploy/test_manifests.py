@@ -8,7 +8,7 @@ from functools import cache
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
+from service.rest.app import create_app
 from service.settings import Settings
 from tests.deploy.manifests import (
     KUSTOMIZATIONS,
@@ -112,7 +112,7 @@ def test_the_inference_service_uses_the_runtime_with_the_v2_protocol() -> None:
 
 
 def test_selectors_reach_the_pods_and_the_autoscaler_scales_the_deployment() -> None:
-    for name in ("kubernetes base", "kubernetes api-keys overlay"):
+    for name in [name for name in KUSTOMIZATIONS if name.startswith("kubernetes")]:
         deployment = objects(name, "Deployment")[0]
         pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
         selectors = [deployment["spec"]["selector"]["matchLabels"]]
