@@ -1,12 +1,14 @@
-"""``python -m service``: check the model, then serve it over REST."""
+"""``python -m service``: check the model, then serve it over REST and gRPC."""
 
 import argparse
 import os
 import signal
+import socket
 import sys
 
 from pydantic import ValidationError
 
+from service.app import create_app
 from service.inference.classifier import Classifier
 from service.inference.errors import describe_validation_errors
 from service.inference.model_card import ModelLoadError
@@ -26,6 +28,7 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--host", help="interface to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to bind (default: 8000)")
+    parser.add_argument("--grpc-port", type=int, help="gRPC port to bind (default: 8001)")
     parser.add_argument("--workers", type=int, help="worker processes (default: 1)")
     return parser.parse_args(argv)
 
@@ -33,9 +36,20 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def _settings(arguments: argparse.Namespace) -> Settings:
     """Flags win over the environment; they are exported so that worker processes see them too."""
     overrides = {name: value for name, value in vars(arguments).items() if value is not None}
+    settings = Settings(**overrides)
+    if settings.workers > 1 and settings.grpc_enabled and settings.grpc_port == 0:
+        # Each worker binds gRPC itself: port 0 would give each its own; they share one.
+        overrides["grpc_port"] = _free_port(settings.host)
     for name, value in overrides.items():
         os.environ[f"MNIST_{name.upper()}"] = str(value)
     return Settings(**overrides)
+
+
+def _free_port(host: str) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mnist-mlp-serve: {error}", file=sys.stderr)
         return 1
     _exit_zero_on_sigterm()
-    serve(settings, classifier, log_config)
+    serve(settings, classifier, log_config, create_app)
     return 0
 
 

@@ -34,6 +34,15 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Interface to bind; 0.0.0.0 in the container.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port to bind.")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
+    grpc_enabled: bool = Field(
+        True, description="Serve the Open Inference Protocol over gRPC too; false turns it off."
+    )
+    grpc_port: int = Field(
+        8001, ge=0, le=65535, description="TCP port for gRPC, on MNIST_HOST; 0: the OS picks."
+    )
+    grpc_drain_seconds: float = Field(
+        30.0, ge=0, description="Longest wait for gRPC calls in flight when stopping."
+    )
     log_level: LogLevel = Field(
         "info", description="Log level; info writes one access line per request."
     )

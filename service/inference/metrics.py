@@ -24,7 +24,8 @@ MULTIPROCESS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:
-    """Requests by route and status, latency, inference batch sizes, digits, rejections."""
+    """HTTP requests by route and status, gRPC calls by method and code, latency, inference
+    batch sizes, digits, rejections."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -38,6 +39,19 @@ class Metrics:
             "mnist_http_request_duration_seconds",
             "Time from the request's first byte to its response's last, by route template.",
             ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.grpc_requests = Counter(
+            "mnist_grpc_requests",
+            "gRPC calls served, by full method name and status code.",
+            ["method", "code"],
+            registry=self.registry,
+        )
+        self.grpc_request_latency = Histogram(
+            "mnist_grpc_request_duration_seconds",
+            "Time from a gRPC call's start to its answer, by full method name.",
+            ["method"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
@@ -60,6 +74,10 @@ class Metrics:
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
         self.request_latency.labels(route).observe(seconds)
+
+    def observe_grpc_call(self, method: str, code: str, seconds: float) -> None:
+        self.grpc_requests.labels(method, code).inc()
+        self.grpc_request_latency.labels(method).observe(seconds)
 
     def observe_inference(self, digits: list[str]) -> None:
         """Count one model call and the digit each of its images got, one ``inc`` per digit."""

@@ -1,7 +1,7 @@
 """The app factory: ``create_app(settings)`` wires routes, errors and middleware."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
@@ -21,8 +21,20 @@ DESCRIPTION = (
 )
 
 
-def create_app(settings: Settings | None = None, classifier: Classifier | None = None) -> FastAPI:
-    """Build the app; the model is loaded in the lifespan unless an already loaded one is given."""
+# A server that lives as long as the app, on the app's dataplane (gRPC is one).
+Companion = Callable[[DataPlane], AbstractAsyncContextManager[object]]
+
+
+def create_app(
+    settings: Settings | None = None,
+    classifier: Classifier | None = None,
+    companions: Sequence[Companion] = (),
+) -> FastAPI:
+    """Build the app; the model is loaded in the lifespan unless an already loaded one is given.
+
+    Each companion is entered once the dataplane is built, and exited (in reverse order) after
+    the HTTP requests in flight have finished.
+    """
     settings = settings or Settings()
     app_metrics = Metrics()
 
@@ -37,7 +49,10 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
             ),
             heavy_work_limiter=anyio.CapacityLimiter(settings.heavy_work_threads),
         )
-        yield
+        async with AsyncExitStack() as stack:
+            for companion in companions:
+                await stack.enter_async_context(companion(app.state.dataplane))
+            yield
         app.state.dataplane = None
 
     app = FastAPI(

@@ -5,14 +5,15 @@ import logging
 import logging.config
 import os
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
 import uvicorn.config
+from fastapi import FastAPI
 
 from service.inference.classifier import Classifier
 from service.inference.metrics import MULTIPROCESS_DIRECTORY_VARIABLE
-from service.rest.app import create_app
 from service.settings import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -51,8 +52,20 @@ def configure_logging(level: str) -> dict[str, Any]:
     return config
 
 
-def serve(settings: Settings, classifier: Classifier, log_config: dict[str, Any]) -> None:
-    """Run uvicorn until it is stopped; one worker serves the model already loaded."""
+AppFactory = Callable[..., FastAPI]
+
+
+def serve(
+    settings: Settings,
+    classifier: Classifier,
+    log_config: dict[str, Any],
+    create_app: AppFactory,
+) -> None:
+    """Run uvicorn until it is stopped; one worker serves the model already loaded.
+
+    ``create_app(settings, classifier=...)`` builds the served app (``service.app``'s: REST with
+    gRPC beside it); with several workers each calls it by its import path.
+    """
     options = {
         "host": settings.host,
         "port": settings.port,
@@ -66,6 +79,5 @@ def serve(settings: Settings, classifier: Classifier, log_config: dict[str, Any]
     # Workers build their own app from the environment and share metrics through files.
     with tempfile.TemporaryDirectory(prefix="mnist-mlp-metrics-") as metrics_directory:
         os.environ.setdefault(MULTIPROCESS_DIRECTORY_VARIABLE, metrics_directory)
-        uvicorn.run(
-            "service.rest.app:create_app", factory=True, workers=settings.workers, **options
-        )
+        factory = f"{create_app.__module__}:{create_app.__qualname__}"
+        uvicorn.run(factory, factory=True, workers=settings.workers, **options)

@@ -35,6 +35,8 @@ class LiveService:
     def __init__(self, model_path: Path, **settings: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.grpc_port = free_port()
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         inherited = {
             name: value for name, value in os.environ.items() if not name.startswith("MNIST_")
         }
@@ -43,6 +45,7 @@ class LiveService:
             "MNIST_MODEL_PATH": str(model_path),
             "MNIST_HOST": "127.0.0.1",
             "MNIST_PORT": str(self.port),
+            "MNIST_GRPC_PORT": str(self.grpc_port),
             "MNIST_ACCESS_LOG": "false",
             **{f"MNIST_{name.upper()}": value for name, value in settings.items()},
         }

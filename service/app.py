@@ -1,0 +1,18 @@
+"""The served application: the REST app, with the gRPC server in its lifespan.
+
+``python -m service`` and every uvicorn worker build it here, so each worker serves both
+transports; ``MNIST_GRPC_ENABLED=false`` leaves REST alone.
+"""
+
+from fastapi import FastAPI
+
+from service.grpc.server import serve_grpc
+from service.inference.classifier import Classifier
+from service.rest.app import create_app as create_rest_app
+from service.settings import Settings
+
+
+def create_app(settings: Settings | None = None, classifier: Classifier | None = None) -> FastAPI:
+    settings = settings or Settings()
+    companions = [serve_grpc] if settings.grpc_enabled else []
+    return create_rest_app(settings, classifier, companions=companions)

@@ -1,0 +1,111 @@
+"""Every unary gRPC call counted, timed and logged, and its refusal rendered as a status code.
+
+The gRPC twin of the REST app's ``RequestObserver`` and error handlers, in one interceptor: the
+core's ``ServiceError`` becomes its code with the same message REST sends; anything unexpected
+is logged with its traceback and answered INTERNAL, never UNKNOWN.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from service.grpc.status import status_code
+from service.inference.errors import BadRequest, ServiceError
+from service.inference.metrics import Metrics
+
+access_logger = logging.getLogger("service.access")
+logger = logging.getLogger("service.grpc")
+
+Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+class Undecodable:
+    """Bytes the method's deserializer refused: grpc itself would answer them UNKNOWN."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError as error:
+            return Undecodable(f"the request is not a valid {_message_name(error)} ({_why(error)})")
+
+    return deserialize
+
+
+def _message_name(error: DecodeError) -> str:
+    """protobuf names the type: "Error parsing message with type 'x.Y': Wire format was corrupt"."""
+    text = str(error)
+    return text.split("'")[1] if text.count("'") >= 2 else "protobuf message"
+
+
+def _why(error: DecodeError) -> str:
+    return str(error).rsplit(": ", 1)[-1].lower()
+
+
+class CallObserver(grpc.aio.ServerInterceptor):
+    """Wraps each unary-unary handler; streaming ones (reflection, health Watch) pass through."""
+
+    def __init__(self, metrics: Metrics, access_log: bool) -> None:
+        self.metrics = metrics
+        self.access_log = access_log
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        return grpc.unary_unary_rpc_method_handler(
+            self._observed(handler_call_details.method, handler.unary_unary),
+            request_deserializer=_lenient(handler.request_deserializer),
+            response_serializer=handler.response_serializer,
+        )
+
+    def _observed(self, method: str, behaviour: Behaviour) -> Behaviour:
+        """The call's code is counted and logged before the client can see it."""
+
+        async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            code, message, response = grpc.StatusCode.OK, None, None
+            try:
+                if isinstance(request, Undecodable):
+                    raise BadRequest(request.message, "bad_message")
+                response = await behaviour(request, context)
+            except ServiceError as error:
+                self.metrics.rejected_inputs.labels(error.reason).inc()
+                code, message = status_code(error), error.message
+            except grpc.aio.AbortError:
+                self._record(method, context.code(), time.perf_counter() - started)
+                raise
+            except asyncio.CancelledError:
+                self._record(method, grpc.StatusCode.CANCELLED, time.perf_counter() - started)
+                raise
+            except Exception:
+                logger.exception("unhandled error in %s", method)
+                code, message = grpc.StatusCode.INTERNAL, "internal error; see the server log"
+            self._record(method, context.code() or code, time.perf_counter() - started)
+            if message is not None:
+                await context.abort(code, message)
+            return response
+
+        return observed
+
+    def _record(self, method: str, code: grpc.StatusCode | None, seconds: float) -> None:
+        name = (code or grpc.StatusCode.UNKNOWN).name
+        self.metrics.observe_grpc_call(method.lstrip("/"), name, seconds)
+        if self.access_log:
+            access_logger.info("gRPC %s %s %.2fms", method, name, seconds * 1000.0)

@@ -1,0 +1,124 @@
+"""The gRPC server beside HTTP: the V2 service, grpc.health.v1 and server reflection.
+
+One ``GrpcServer`` per worker process, started and stopped by the app's lifespan on the worker's
+own event loop. With several workers each binds the same port with SO_REUSEPORT and the kernel
+spreads connections among them; with one, SO_REUSEPORT is off so that a port already taken
+fails loudly instead of being shared with a stranger.
+"""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection, reflection_pb2
+
+from service.grpc.observer import CallObserver
+from service.grpc.proto import grpc_predict_v2_pb2 as pb
+from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
+from service.grpc.servicer import InferenceServicer
+from service.inference.dataplane import DataPlane
+from service.inference.errors import NotReady
+
+logger = logging.getLogger("service.grpc")
+
+INFERENCE_SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+# The stubs keep their descriptors out of the default pool (see proto/README.md): reflection
+# answers from theirs, which also gets health's and its own.
+for _file in (health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR):
+    pb.POOL.AddSerializedFile(_file.serialized_pb)
+SERVICE_NAMES = (INFERENCE_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME)
+
+
+class Health(health.aio.HealthServicer):
+    """``""`` is SERVING while the process serves (liveness); ``inference.GRPCInferenceService``
+    while the model is also ready (readiness), both NOT_SERVING once shutdown begins."""
+
+    def __init__(self, dataplane: DataPlane) -> None:
+        super().__init__()
+        self.dataplane = dataplane
+        self.stopping = False
+
+    def _status(self, service: str) -> int:
+        if self.stopping:
+            return health_pb2.HealthCheckResponse.NOT_SERVING
+        if service == INFERENCE_SERVICE:
+            try:
+                self.dataplane.ready()
+            except NotReady:
+                return health_pb2.HealthCheckResponse.NOT_SERVING
+        return health_pb2.HealthCheckResponse.SERVING
+
+    async def Check(
+        self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext
+    ) -> health_pb2.HealthCheckResponse:
+        if request.service in ("", INFERENCE_SERVICE):
+            return health_pb2.HealthCheckResponse(status=self._status(request.service))
+        return await super().Check(request, context)
+
+    async def publish(self) -> None:
+        """Hand the current statuses to ``Watch`` streams (``Check`` computes its own)."""
+        for service in ("", INFERENCE_SERVICE):
+            await self.set(service, self._status(service))
+
+
+def address(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 literal in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class GrpcServer:
+    """A grpc.aio server for one dataplane; ``start`` binds and serves, ``stop`` drains."""
+
+    def __init__(self, dataplane: DataPlane) -> None:
+        settings = dataplane.settings
+        self.settings = settings
+        self.health = Health(dataplane)
+        self.server = grpc.aio.server(
+            interceptors=[CallObserver(dataplane.metrics, settings.access_log)],
+            options=[
+                ("grpc.max_receive_message_length", settings.max_request_bytes),
+                ("grpc.max_send_message_length", settings.max_request_bytes),
+                ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+            ],
+        )
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(
+            InferenceServicer(dataplane), self.server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(SERVICE_NAMES, self.server, pool=pb.POOL)
+        self.port: int | None = None
+
+    async def start(self) -> int:
+        """Bind ``MNIST_HOST:MNIST_GRPC_PORT`` (0: a port the OS picks) and serve; the port."""
+        wanted = address(self.settings.host, self.settings.grpc_port)
+        try:
+            self.port = self.server.add_insecure_port(wanted)
+        except RuntimeError as error:
+            raise OSError(f"gRPC cannot listen on {wanted}: {error}") from None
+        await self.server.start()
+        await self.health.publish()
+        logger.info(
+            "gRPC serving on %s", address(self.settings.host, self.port), extra={"port": self.port}
+        )
+        return self.port
+
+    async def stop(self) -> None:
+        """Refuse new calls, let those in flight finish (up to ``MNIST_GRPC_DRAIN_SECONDS``)."""
+        self.health.stopping = True
+        await self.health.publish()
+        grace = self.settings.grpc_drain_seconds
+        logger.info("gRPC stopping: new calls refused, calls in flight get up to %.0f s", grace)
+        await self.server.stop(grace)
+
+
+@asynccontextmanager
+async def serve_grpc(dataplane: DataPlane) -> AsyncIterator[GrpcServer]:
+    """gRPC for as long as the ``with`` block: the app's lifespan holds it."""
+    server = GrpcServer(dataplane)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

@@ -1,0 +1,98 @@
+"""``inference.GRPCInferenceService`` over the core's dataplane: each method only translates.
+
+Refusals are the core's ``ServiceError``s, raised through: ``observer.CallObserver`` renders them
+once as status codes, so no method here handles an error itself.
+"""
+
+import grpc
+
+from service.grpc.proto import grpc_predict_v2_pb2 as pb
+from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
+from service.grpc.tensors import infer_response, inference_body
+from service.inference.dataplane import DataPlane, server_metadata
+from service.inference.errors import NotReady
+from service.inference.model_card import TensorSpec
+from service.inference.work import run_request_work
+
+# Decoding a message this small costs less than the hop to a worker thread (as over REST).
+INLINE_MESSAGE_BYTES = 64 * 1024
+
+
+def _version(version: str) -> str | None:
+    """The protocol leaves a field unset as ""; the core takes None as "the default version"."""
+    return version or None
+
+
+def _tensors(specs: list[TensorSpec]) -> list[pb.ModelMetadataResponse.TensorMetadata]:
+    return [
+        pb.ModelMetadataResponse.TensorMetadata(
+            name=spec.name, datatype=spec.datatype, shape=spec.shape
+        )
+        for spec in specs
+    ]
+
+
+class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
+    """The V2 methods a served model answers; the repository methods stay UNIMPLEMENTED."""
+
+    def __init__(self, dataplane: DataPlane) -> None:
+        self.dataplane = dataplane
+
+    async def ServerLive(
+        self, request: pb.ServerLiveRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=True)
+
+    async def ServerReady(
+        self, request: pb.ServerReadyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ServerReadyResponse:
+        """``ready: false`` rather than UNAVAILABLE: the answer is the flag the protocol has."""
+        try:
+            return pb.ServerReadyResponse(ready=self.dataplane.ready())
+        except NotReady:
+            return pb.ServerReadyResponse(ready=False)
+
+    async def ModelReady(
+        self, request: pb.ModelReadyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelReadyResponse:
+        """NOT_FOUND for a model or version never served; ``ready: false`` while not loaded."""
+        try:
+            answer = self.dataplane.model_ready(request.name, _version(request.version))
+        except NotReady:
+            return pb.ModelReadyResponse(ready=False)
+        return pb.ModelReadyResponse(ready=answer.ready)
+
+    async def ServerMetadata(
+        self, request: pb.ServerMetadataRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ServerMetadataResponse:
+        metadata = server_metadata()
+        return pb.ServerMetadataResponse(
+            name=metadata.name, version=metadata.version, extensions=metadata.extensions
+        )
+
+    async def ModelMetadata(
+        self, request: pb.ModelMetadataRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelMetadataResponse:
+        metadata = self.dataplane.model_metadata(request.name, _version(request.version))
+        return pb.ModelMetadataResponse(
+            name=metadata.name,
+            versions=metadata.versions,
+            platform=metadata.platform,
+            inputs=_tensors(metadata.inputs),
+            outputs=_tensors(metadata.outputs),
+        )
+
+    async def ModelInfer(
+        self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelInferResponse:
+        self.dataplane.model(request.model_name, _version(request.model_version))
+        small = request.ByteSize() <= INLINE_MESSAGE_BYTES
+        return await run_request_work(
+            self.dataplane.heavy_work_limiter, self._infer, request, inline=small
+        )
+
+    def _infer(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:
+        """Synchronous on purpose: large messages decode and run off the event loop."""
+        body = inference_body(request)
+        result = self.dataplane.infer(request.model_name, _version(request.model_version), body)
+        return infer_response(result)

@@ -1,0 +1,29 @@
+"""The core's errors carry an HTTP status; gRPC answers with the code that means the same."""
+
+import grpc
+
+from service.inference.errors import ServiceError
+
+CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    403: grpc.StatusCode.PERMISSION_DENIED,
+    404: grpc.StatusCode.NOT_FOUND,
+    408: grpc.StatusCode.DEADLINE_EXCEEDED,
+    409: grpc.StatusCode.FAILED_PRECONDITION,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    415: grpc.StatusCode.INVALID_ARGUMENT,
+    422: grpc.StatusCode.INVALID_ARGUMENT,
+    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    503: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_code(error: ServiceError) -> grpc.StatusCode:
+    """The code for ``error``'s HTTP status: any other 4xx is a bad argument, a 5xx internal."""
+    code = CODES.get(error.status_code)
+    if code is not None:
+        return code
+    if 400 <= error.status_code < 500:
+        return grpc.StatusCode.INVALID_ARGUMENT
+    return grpc.StatusCode.INTERNAL

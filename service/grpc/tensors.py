@@ -1,0 +1,116 @@
+"""ModelInferRequest in, the core's ``InferenceBody``; the core's ``InferenceResult``, a response.
+
+The request becomes the same document a REST client sends, so the core validates both alike:
+raw contents travel as the binary sections of Triton's extension (whose ``binary_data_size``
+they set), typed contents as ``data``. Outputs always answer in ``raw_output_contents``.
+"""
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from service.grpc.proto import grpc_predict_v2_pb2 as pb
+from service.inference.codec import InferenceResult, parse_request
+from service.inference.errors import BadRequest
+from service.inference.wire import InferenceBody
+
+# Where InferTensorContents keeps each datatype's values (the proto's comments say which).
+CONTENTS_FIELDS = {
+    "BOOL": "bool_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
+}
+ALL_CONTENTS_FIELDS = sorted(set(CONTENTS_FIELDS.values()))
+
+
+def inference_body(request: pb.ModelInferRequest) -> InferenceBody:
+    """The request as the core's validated envelope plus each raw input's bytes."""
+    raw = request.raw_input_contents
+    if raw and len(raw) != len(request.inputs):
+        raise BadRequest(
+            f"raw_input_contents has {len(raw)} entries for {len(request.inputs)} inputs: give "
+            "one per input, in the order of 'inputs'",
+            "bad_raw_contents",
+        )
+    inputs = [_input_document(tensor, bool(raw)) for tensor in request.inputs]
+    document: dict[str, object] = {
+        "id": request.id or None,
+        "parameters": parameters(request.parameters),
+        "inputs": inputs,
+    }
+    if request.outputs:
+        document["outputs"] = [
+            {"name": output.name, "parameters": parameters(output.parameters)}
+            for output in request.outputs
+        ]
+    names = [tensor.name for tensor in request.inputs] if raw else []
+    binary = dict(zip(names, map(memoryview, raw), strict=True))
+    return InferenceBody(request=parse_request(document), binary_inputs=binary)
+
+
+def _input_document(tensor: pb.ModelInferRequest.InferInputTensor, raw: bool) -> dict:
+    document: dict[str, object] = {
+        "name": tensor.name,
+        "datatype": tensor.datatype,
+        "shape": list(tensor.shape),
+        "parameters": parameters(tensor.parameters),
+    }
+    given = [name for name in ALL_CONTENTS_FIELDS if len(getattr(tensor.contents, name))]
+    if raw:
+        if given:
+            raise BadRequest(
+                f"input {tensor.name!r} has both {given[0]} and raw_input_contents: send one",
+                "bad_tensor_data",
+            )
+        return document
+    expected = CONTENTS_FIELDS.get(tensor.datatype)
+    if expected is not None and any(name != expected for name in given):
+        other = next(name for name in given if name != expected)
+        raise BadRequest(
+            f"input {tensor.name!r} is {tensor.datatype}: its values go in contents.{expected}, "
+            f"not contents.{other}",
+            "bad_tensor_data",
+        )
+    if not given:
+        raise BadRequest(
+            f"input {tensor.name!r} has no values: send them in raw_input_contents or in "
+            f"contents.{expected or 'uint_contents'}",
+            "bad_tensor_data",
+        )
+    document["data"] = list(getattr(tensor.contents, given[0]))
+    return document
+
+
+def parameters(entries: Mapping[str, pb.InferParameter]) -> dict[str, object]:
+    """Protocol parameters as plain values; a kind this proto does not know is left out."""
+    values: dict[str, object] = {}
+    for key, parameter in entries.items():
+        choice = parameter.WhichOneof("parameter_choice")
+        if choice is not None:
+            values[key] = getattr(parameter, choice)
+    return values
+
+
+def infer_response(result: InferenceResult) -> pb.ModelInferResponse:
+    """Every output's little-endian bytes in ``raw_output_contents``, in the order asked."""
+    response = pb.ModelInferResponse(
+        model_name=result.model_name, model_version=result.model_version, id=result.id or ""
+    )
+    for output, array in result.outputs:
+        response.outputs.add(
+            name=output.spec.name, datatype=output.spec.datatype, shape=list(array.shape)
+        )
+        little_endian = array.dtype.newbyteorder("<")
+        response.raw_output_contents.append(
+            np.ascontiguousarray(array, dtype=little_endian).tobytes()
+        )
+    return response
