@@ -317,7 +317,12 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def server_env(port: int, **variables: str) -> dict[str, str]:
-    """This environment plus the port and the given variables, with the checkout importable."""
+    """This environment plus the port and the given variables, with the checkout importable.
+
+    The service also serves gRPC, on 8001 unless told otherwise: each server gets a free port
+    for it, so that two runs (or a run beside a real server) never fight over 8001.
+    """
+    variables.setdefault("MNIST_GRPC_PORT", str(free_port()))
     env = dict(os.environ, BENCH_PORT=str(port), PYTHONPATH=str(ROOT), **variables)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env

@@ -4,15 +4,15 @@
 transports; ``MNIST_GRPC_ENABLED=false`` leaves REST alone.
 """
 
-from fastapi import FastAPI
-
 from service.grpc.server import serve_grpc
 from service.inference.classifier import Classifier
+from service.rest.app import App
 from service.rest.app import create_app as create_rest_app
 from service.settings import Settings
 
 
-def create_app(settings: Settings | None = None, classifier: Classifier | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, classifier: Classifier | None = None) -> App:
+    """The REST app; with ``MNIST_GRPC_ENABLED`` (the default), gRPC lives in its lifespan."""
     settings = settings or Settings()
     companions = [serve_grpc] if settings.grpc_enabled else []
     return create_rest_app(settings, classifier, companions=companions)

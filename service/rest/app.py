@@ -21,6 +21,8 @@ DESCRIPTION = (
 )
 
 
+# The served application's type, for modules that compose it without importing FastAPI.
+App = FastAPI
 # A server that lives as long as the app, on the app's dataplane (gRPC is one).
 Companion = Callable[[DataPlane], AbstractAsyncContextManager[object]]
 

@@ -48,10 +48,16 @@ def test_the_core_never_imports_a_transport_or_training() -> None:
         assert "training" not in _imported_packages(path), path
 
 
+def _generated(path: Path) -> bool:
+    """The gRPC stubs grpcio-tools writes (service/grpc/proto/README.md): nobody edits them."""
+    return path.parent == SERVICE / "grpc" / "proto" and "_pb2" in path.name
+
+
 def test_no_module_is_over_300_lines() -> None:
     long = {
         str(path.relative_to(SERVICE)): length
         for path in SERVICE.rglob("*.py")
-        if (length := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+        if not _generated(path)
+        and (length := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
     }
     assert not long
