@@ -9,6 +9,7 @@ import contextlib
 import http.client
 import io
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -152,6 +153,14 @@ def one_digit_request() -> tuple[bytes, str]:
     """The first MNIST test digit as a 28x28 PNG in a multipart ``file`` field, and its type."""
     images, _ = mnist_test_set(1)
     return multipart_body("file", [png_bytes(images[0])])
+
+
+def one_digit_infer_request() -> tuple[bytes, str]:
+    """The first MNIST test digit as a V2 JSON inference request (UINT8 [1, 28, 28])."""
+    images, _ = mnist_test_set(1)
+    tensor = {"name": "image", "shape": [1, 28, 28], "datatype": "UINT8"}
+    tensor["data"] = images[0].reshape(-1).tolist()
+    return json.dumps({"inputs": [tensor]}).encode(), "application/json"
 
 
 @dataclass(frozen=True)
@@ -344,25 +353,24 @@ def service_server(
     return running_server(name, [sys.executable, "-m", "service"], env, log_dir)
 
 
-def reference_server(model: Path, log_dir: Path) -> contextlib.AbstractContextManager[Server]:
-    """The bare FastAPI + onnxruntime endpoint of benchmarks/reference_app.py, one process."""
+def _app_server(name: str, factory: str, model: Path, log_dir: Path):
+    """``uvicorn factory --factory`` on a free port, with the model path in ``BENCH_MODEL_PATH``
+    and uvicorn's defaults otherwise (uvloop and httptools when installed, as the service)."""
     port = free_port()
     env = server_env(port, BENCH_MODEL_PATH=str(model))
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "benchmarks.reference_app:create_app",
-        "--factory",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--log-level",
-        "info",
-        "--no-access-log",
-    ]
-    return running_server("reference", command, env, log_dir, ready_path="/health")
+    command = [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", HOST]
+    command += ["--port", str(port), "--log-level", "info", "--no-access-log"]
+    return running_server(name, command, env, log_dir, ready_path="/health")
+
+
+def reference_server(model: Path, log_dir: Path) -> contextlib.AbstractContextManager[Server]:
+    """The bare FastAPI + onnxruntime endpoint of benchmarks/reference_app.py, one process."""
+    return _app_server("reference", "benchmarks.reference_app:create_app", model, log_dir)
+
+
+def floor_server(model: Path, log_dir: Path) -> contextlib.AbstractContextManager[Server]:
+    """The raw ASGI floor of benchmarks/floor_app.py: no framework, no checks, one process."""
+    return _app_server("floor", "benchmarks.floor_app:create_app", model, log_dir)
 
 
 def conditions(model: Path) -> str:

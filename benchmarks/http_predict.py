@@ -1,15 +1,25 @@
-"""``POST /predict`` with one 28x28 PNG per request, against a bare FastAPI reference, with wrk.
+"""The hot routes over HTTP with wrk, against bare FastAPI and the raw-ASGI floor, one worker each.
 
-Run: ``python -m benchmarks.http_predict`` (about 2 minutes). The service runs exactly as
-shipped (``python -m service``, defaults, its log to a file); the reference is
-benchmarks/reference_app.py under the same uvicorn options. Both run side by side and are loaded
-in turn, so the ratio ours / reference holds even when the machine is busy.
+Run: ``python -m benchmarks.http_predict`` (about 4 minutes). Three servers run side by side:
+the service exactly as shipped (``python -m service``, defaults, its log to a file), the bare
+FastAPI + onnxruntime reference (benchmarks/reference_app.py) and the floor, the same job on a
+raw ASGI callable with no checks (benchmarks/floor_app.py), under the same uvicorn. They are
+loaded in turn, in an order that rotates, ``--repeat`` times; each figure is the median of its
+repetitions, so ours / floor and ours / bare hold even while the machine is busy.
+
+Routes: ``predict`` posts one 28x28 PNG as multipart ``file``; ``infer`` and ``infer-version``
+post one V2 JSON tensor UINT8 [1, 28, 28] to ``/v2/models/{name}[/versions/{v}]/infer`` (the
+reference and the floor serve the unversioned path for both).
 """
 
+import json
+import statistics
 from pathlib import Path
 
 from benchmarks.common import (
     conditions,
+    floor_server,
+    one_digit_infer_request,
     one_digit_request,
     parser_for,
     print_table,
@@ -20,19 +30,22 @@ from benchmarks.common import (
 )
 from benchmarks.load import RESULT_HEADERS, Load, LoadResult, ensure_wrk, run_wrk, warm_up
 
+ROUTES = ("predict", "infer", "infer-version")
+
 
 def _parse(argv: list[str] | None):
     parser = parser_for(__doc__.splitlines()[0])
+    parser.add_argument("--routes", nargs="+", choices=ROUTES, default=["predict", "infer"])
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 64])
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of each wrk run")
-    parser.add_argument("--workers", type=int, default=2, help="workers to compare with one")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each wrk run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per server and point")
     parser.add_argument(
-        "--workers-connections", type=int, default=64, help="connections for the workers run"
+        "--workers", type=int, default=0, help="also compare this many workers with one (0: no)"
     )
     parser.add_argument(
         "--dynamic-batching",
         action="store_true",
-        help="run the service with MNIST_DYNAMIC_BATCHING=true (the reference is unchanged)",
+        help="run the service with MNIST_DYNAMIC_BATCHING=true (the references are unchanged)",
     )
     parser.add_argument("--install-wrk", action="store_true", help="apt-get install wrk if missing")
     return parser.parse_args(argv)
@@ -46,34 +59,86 @@ def single_image_body(workdir: Path) -> tuple[Path, str]:
     return body_file, content_type
 
 
-def _measure(wrk: str, servers: list, load: Load, warm: bool) -> list[LoadResult]:
-    """Load each server in turn with the same load (after a warm-up second when ``warm``)."""
-    results = []
-    for server in servers:
-        if warm:
-            warm_up(wrk, server, load)
-        results.append(run_wrk(wrk, server, load))
-    return results
+def _infer_body(workdir: Path) -> tuple[Path, str]:
+    body, content_type = one_digit_infer_request()
+    body_file = workdir / "infer_body.bin"
+    body_file.write_bytes(body)
+    return body_file, content_type
 
 
-def _compare_with_reference(wrk, ours, reference, body: tuple[Path, str], arguments) -> list:
-    """Rows per connection count; the order alternates so that drift does not favour one side."""
+def _paths(route: str, model: Path) -> tuple[str, str]:
+    """The path to load on the service, and on the references, for ``route``."""
+    if route == "predict":
+        return "/predict", "/predict"
+    card = json.loads(model.with_suffix(".json").read_text(encoding="utf-8"))
+    unversioned = f"/v2/models/{card['name']}/infer"
+    if route == "infer":
+        return unversioned, unversioned
+    return f"/v2/models/{card['name']}/versions/{card['version']}/infer", unversioned
+
+
+def _median(results: list[LoadResult]) -> LoadResult:
+    """The run with the median throughput, with the median p50 and p99 of all runs."""
+    middle = sorted(results, key=lambda result: result.requests_per_second)[len(results) // 2]
+    return LoadResult(
+        middle.requests_per_second,
+        statistics.median(result.p50_ms for result in results),
+        statistics.median(result.p99_ms for result in results),
+        sum(result.errors for result in results),
+        statistics.median(result.server_cpu_ms for result in results),
+    )
+
+
+def _measure_point(wrk, servers: dict, loads: dict, repeat: int, warm: bool) -> dict:
+    """Every server under its load ``repeat`` times, the order rotating each time."""
+    names = list(servers)
+    runs: dict[str, list[LoadResult]] = {name: [] for name in names}
+    if warm:
+        for name in names:
+            warm_up(wrk, servers[name], loads[name])
+    for repetition in range(repeat):
+        shift = repetition % len(names)
+        for name in names[shift:] + names[:shift]:
+            runs[name].append(run_wrk(wrk, servers[name], loads[name]))
+    return {name: _median(results) for name, results in runs.items()}
+
+
+def _route_rows(wrk, servers: dict, route: str, body, model: Path, arguments) -> list:
+    ours_path, reference_path = _paths(route, model)
     rows = []
-    for index, connections in enumerate(arguments.connections):
-        load = Load(body[0], body[1], "/predict", arguments.seconds, connections)
-        servers = [reference, ours] if index % 2 == 0 else [ours, reference]
-        results = dict(zip(servers, _measure(wrk, servers, load, not arguments.quick), strict=True))
-        mine, theirs = results[ours], results[reference]
-        rows.append([connections, "reference", *theirs.row(), ""])
-        throughput = ratio(mine.requests_per_second, theirs.requests_per_second)
-        latency = ratio(mine.p50_ms, theirs.p50_ms)
-        rows.append([connections, "ours", *mine.row(), f"{throughput} req/s, {latency} p50"])
+    for connections in arguments.connections:
+        loads = {
+            name: Load(
+                *body,
+                ours_path if name == "ours" else reference_path,
+                arguments.seconds,
+                connections,
+            )
+            for name in servers
+        }
+        results = _measure_point(wrk, servers, loads, arguments.repeat, not arguments.quick)
+        ours = results["ours"]
+        for name in ("floor", "bare FastAPI"):
+            rows.append([connections, name, *results[name].row(), "", ""])
+        floor, bare = results["floor"], results["bare FastAPI"]
+        rows.append(
+            [
+                connections,
+                "ours",
+                *ours.row(),
+                f"{ratio(ours.requests_per_second, floor.requests_per_second)} req/s, "
+                f"{ratio(ours.p50_ms, floor.p50_ms)} p50",
+                f"{ratio(ours.requests_per_second, bare.requests_per_second)} req/s, "
+                f"{ratio(ours.p50_ms, bare.p50_ms)} p50",
+            ]
+        )
     return rows
 
 
 def _compare_workers(wrk, one, many, body: tuple[Path, str], arguments) -> list:
-    load = Load(body[0], body[1], "/predict", arguments.seconds, arguments.workers_connections)
-    single, multiple = _measure(wrk, [one, many], load, not arguments.quick)
+    load = Load(body[0], body[1], "/predict", arguments.seconds, 64)
+    single = _measure_point(wrk, {"one": one}, {"one": load}, arguments.repeat, True)["one"]
+    multiple = _measure_point(wrk, {"many": many}, {"many": load}, arguments.repeat, True)["many"]
     return [
         [1, load.connections, *single.row(), ""],
         [
@@ -86,30 +151,37 @@ def _compare_workers(wrk, one, many, body: tuple[Path, str], arguments) -> list:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Measure, then print the two tables and the conditions they were measured under."""
+    """Measure, then print one table per route and the conditions they were measured under."""
     arguments = _parse(argv)
     wrk = ensure_wrk(arguments.install_wrk)
     if arguments.quick:
-        arguments.connections, arguments.seconds, arguments.workers = [1], 1.0, 1
+        arguments.connections, arguments.seconds, arguments.repeat = [1], 1.0, 1
+        arguments.routes, arguments.workers = ["predict", "infer-version"], 0
     with workspace(arguments.model) as (workdir, model, stack):
-        body = single_image_body(workdir)
+        bodies = {"predict": single_image_body(workdir), "infer": _infer_body(workdir)}
         variables = {"MNIST_DYNAMIC_BATCHING": "true"} if arguments.dynamic_batching else {}
-        ours = stack.enter_context(service_server(model, workdir, **variables))
-        reference = stack.enter_context(reference_server(model, workdir))
-        rows = _compare_with_reference(wrk, ours, reference, body, arguments)
-        header = ["connections", "server", *RESULT_HEADERS, "ours / reference"]
+        servers = {
+            "floor": stack.enter_context(floor_server(model, workdir)),
+            "bare FastAPI": stack.enter_context(reference_server(model, workdir)),
+            "ours": stack.enter_context(service_server(model, workdir, **variables)),
+        }
         print(
-            f"Conditions: {conditions(model)}; wrk 1 thread, {arguments.seconds:.0f} s per run; "
-            f"dynamic batching {'on' if arguments.dynamic_batching else 'off'}"
+            f"Conditions: {conditions(model)}; wrk 1 thread, {arguments.seconds:.0f} s per run, "
+            f"median of {arguments.repeat}; dynamic batching "
+            f"{'on' if arguments.dynamic_batching else 'off'}"
         )
-        print_table("POST /predict, one 28x28 PNG, one worker", header, rows)
-        if not arguments.quick:
+        header = ["connections", "server", *RESULT_HEADERS, "ours / floor", "ours / bare"]
+        for route in arguments.routes:
+            body = bodies["predict" if route == "predict" else "infer"]
+            rows = _route_rows(wrk, servers, route, body, model, arguments)
+            print_table(f"{_paths(route, model)[0]}, one image, one worker", header, rows)
+        if arguments.workers > 1:
             many = stack.enter_context(
                 service_server(
                     model, workdir, arguments.workers, name="service workers", **variables
                 )
             )
-            rows = _compare_workers(wrk, ours, many, body, arguments)
+            rows = _compare_workers(wrk, servers["ours"], many, bodies["predict"], arguments)
             header = ["workers", "connections", *RESULT_HEADERS, "vs 1 worker"]
             print_table("POST /predict, workers", header, rows)
     return 0

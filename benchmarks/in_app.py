@@ -38,7 +38,7 @@ IN_APP_LEVERS = (
     "access log unbatched",
     "no metrics",
     "streaming multipart",
-    "dependencies as Depends",
+    "hot routes through FastAPI",
     "decode in thread pool",
     "onnxruntime defaults",
 )
@@ -59,20 +59,25 @@ def _parse(argv: list[str] | None):
     parser = parser_for(__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=7, help="rounds; each app's best counts")
+    parser.add_argument(
+        "--no-levers", action="store_true", help="only the floor, the reference and shipped"
+    )
     return parser.parse_args(argv)
 
 
-def _subjects(model: Path) -> list[Subject]:
+def _subjects(model: Path, levers: tuple[str, ...] = IN_APP_LEVERS) -> list[Subject]:
     os.environ["BENCH_MODEL_PATH"] = str(model)
+    from benchmarks.floor_app import create_app as create_floor
     from benchmarks.reference_app import create_app as create_reference
 
     shipped, quiet = Settings(model_path=model), Settings(model_path=model, access_log=False)
     subjects = [
+        Subject("floor", create_floor(), Variant()),
         Subject("reference", create_reference(), Variant()),
         Subject("shipped", create_app(shipped), Variant()),
         Subject("access log off", create_app(quiet), Variant()),
     ]
-    for name in IN_APP_LEVERS:
+    for name in levers:
         variant = VARIANTS[name]
         app = create_app(shipped)
         if variant.change_app is not None:
@@ -164,17 +169,24 @@ def main(argv: list[str] | None = None) -> int:
         )
         logging.config.dictConfig(logging_config("info"))
         body = one_digit_request()
-        best = uvloop.run(measure(_subjects(model), body, arguments))
+        levers = () if arguments.no_levers else IN_APP_LEVERS
+        best = uvloop.run(measure(_subjects(model, levers), body, arguments))
         logging.shutdown()
-    shipped, reference = best["shipped"], best["reference"]
+    shipped, reference, floor = best["shipped"], best["reference"], best["floor"]
     rows = [
-        [name, f"{seconds * 1e6:.1f}", ratio(seconds, shipped), ratio(seconds, reference)]
+        [
+            name,
+            f"{seconds * 1e6:.1f}",
+            ratio(seconds, shipped),
+            ratio(seconds, reference),
+            ratio(seconds, floor),
+        ]
         for name, seconds in best.items()
     ]
     print(f"Conditions: {conditions(model)}; {arguments.requests} requests x {arguments.rounds}")
     print_table(
         "POST /predict in-process (ASGI, no network): CPU per request",
-        ["app", "CPU µs/request", "vs shipped", "vs reference"],
+        ["app", "CPU µs/request", "vs shipped", "vs reference", "vs floor"],
         rows,
     )
     return 0

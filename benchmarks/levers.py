@@ -42,7 +42,7 @@ LEVERS = (
     Lever("access log unbatched", "access log unbatched"),
     Lever("no metrics", "no metrics"),
     Lever("decode in thread pool", "decode in thread pool"),
-    Lever("dependencies as Depends", "dependencies as Depends"),
+    Lever("hot routes through FastAPI", "hot routes through FastAPI"),
     Lever("streaming multipart", "streaming multipart"),
     Lever("onnxruntime default options", "onnxruntime defaults"),
     Lever("onnxruntime 0 threads, no spin", env={"MNIST_INTRA_OP_THREADS": "0"}),

@@ -4,8 +4,6 @@ REST (and gRPC) translate their requests into these calls and the answers (or th
 ``ServiceError`` raised) back into their own form; no check lives in a transport.
 """
 
-from dataclasses import dataclass, field
-
 import anyio
 import numpy as np
 
@@ -40,20 +38,27 @@ def server_metadata() -> ServerMetadata:
     return ServerMetadata(name=SERVER_NAME, version=SERVER_VERSION, extensions=EXTENSIONS)
 
 
-@dataclass
 class DataPlane:
     """The application context: settings, metrics, the served model, the heavy-work limiter and
-    the dynamic batcher, built once the model is loaded (in the REST app's lifespan)."""
+    the dynamic batcher. A transport builds it with the app and serves a model with ``load``
+    (REST: in its lifespan); until then, and after ``unload``, model operations answer 503."""
 
-    settings: Settings
-    metrics: Metrics
-    classifier: Classifier | None
-    heavy_work_limiter: anyio.CapacityLimiter
-    batcher: DynamicBatcher | None = field(default=None)
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.heavy_work_limiter = anyio.CapacityLimiter(settings.heavy_work_threads)
+        self.classifier: Classifier | None = None
+        self.batcher: DynamicBatcher | None = None
 
-    def __post_init__(self) -> None:
-        if self.settings.dynamic_batching and self.classifier is not None:
-            self.batcher = DynamicBatcher(self.classifier)
+    def load(self, classifier: Classifier) -> None:
+        """Serve ``classifier`` from now on (with its own batcher when batching is on)."""
+        self.batcher = DynamicBatcher(classifier) if self.settings.dynamic_batching else None
+        self.classifier = classifier
+
+    def unload(self) -> None:
+        """Stop serving the model: model operations answer 503 again."""
+        self.classifier = None
+        self.batcher = None
 
     @property
     def image_limits(self) -> ImageLimits:

@@ -1,17 +1,17 @@
-"""The app factory: ``create_app(settings)`` wires routes, errors and middleware."""
+"""The app factory: ``create_app(settings)`` builds the dataplane, the routes and the ASGI stack."""
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
-import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from service.inference.classifier import Classifier
 from service.inference.dataplane import SERVER_NAME, SERVER_VERSION, DataPlane
-from service.inference.metrics import Metrics
 from service.rest.errors import install_error_handlers
 from service.rest.middleware import BodySizeLimit, RequestObserver
+from service.rest.raw import HotRoutes, RawRoute
 from service.rest.routes import docs, metrics, page, predict, v2
 from service.settings import Settings
 
@@ -19,62 +19,69 @@ DESCRIPTION = (
     "Classifies handwritten digit images with an MLP trained on MNIST, served by onnxruntime. "
     "`POST /predict` takes images; the `/v2` routes speak the Open Inference Protocol."
 )
+HOT_ROUTES: list[RawRoute] = [*predict.ROUTES, *v2.ROUTES]
+# The service's metrics are Prometheus (/metrics): FastAPI's OpenTelemetry hooks stay off, so
+# that no request pays for asking whether an OpenTelemetry provider is configured.
+TELEMETRY_OFF = {"tracing": False, "metrics": False, "logs": False}
 
-
-# The served application's type, for modules that compose it without importing FastAPI.
-App = FastAPI
 # A server that lives as long as the app, on the app's dataplane (gRPC is one).
 Companion = Callable[[DataPlane], AbstractAsyncContextManager[object]]
+
+
+class App(FastAPI):
+    """FastAPI with the service's ASGI stack around it, outermost first: request observation
+    (metrics, access log), the body size limit, CORS when configured, then the hot routes,
+    which answer their POSTs before FastAPI's own middleware and router are entered."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        settings = self.state.dataplane.settings
+        app: ASGIApp = HotRoutes(super().build_middleware_stack(), HOT_ROUTES)
+        if settings.cors_origins:
+            origins, methods = settings.cors_origins, ["GET", "POST"]
+            app = CORSMiddleware(app, allow_origins=origins, allow_methods=methods)
+        app = BodySizeLimit(app, max_bytes=settings.max_request_bytes)
+        return RequestObserver(app, self.state.dataplane.metrics, access_log=settings.access_log)
 
 
 def create_app(
     settings: Settings | None = None,
     classifier: Classifier | None = None,
     companions: Sequence[Companion] = (),
-) -> FastAPI:
+) -> App:
     """Build the app; the model is loaded in the lifespan unless an already loaded one is given.
 
-    Each companion is entered once the dataplane is built, and exited (in reverse order) after
+    Each companion is entered once the model is loaded, and exited (in reverse order) after
     the HTTP requests in flight have finished.
     """
-    settings = settings or Settings()
-    app_metrics = Metrics()
+    dataplane = DataPlane(settings or Settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.dataplane = DataPlane(
-            settings=settings,
-            metrics=app_metrics,
-            classifier=classifier
+        settings = dataplane.settings
+        dataplane.load(
+            classifier
             or Classifier.load(
                 settings.model_path, settings.resolved_card_path, settings.intra_op_threads
-            ),
-            heavy_work_limiter=anyio.CapacityLimiter(settings.heavy_work_threads),
+            )
         )
         async with AsyncExitStack() as stack:
             for companion in companions:
-                await stack.enter_async_context(companion(app.state.dataplane))
+                await stack.enter_async_context(companion(dataplane))
             yield
-        app.state.dataplane = None
+        dataplane.unload()
 
-    app = FastAPI(
+    app = App(
         title=SERVER_NAME,
         version=SERVER_VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        telemetry=TELEMETRY_OFF,
     )
-    app.state.settings = settings
-    app.state.metrics = app_metrics
-    app.state.dataplane = None
+    app.state.dataplane = dataplane
     install_error_handlers(app)
-    for router in (predict.router, v2.router, page.router, metrics.router, docs.router):
+    app.router.routes.extend(HOT_ROUTES)
+    for router in (v2.router, page.router, metrics.router, docs.router):
         app.include_router(router)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"]
-        )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
-    app.add_middleware(RequestObserver, metrics=app_metrics, access_log=settings.access_log)
     return app

@@ -1,36 +1,33 @@
-"""``Annotated`` dependency aliases, so routes declare what they need by type.
+"""The one way routes reach the application context: the app's ``DataPlane``.
 
-The providers are ``async def`` although they never await: FastAPI runs a plain ``def``
-dependency in its thread pool, and that hop costs more than decoding a 28x28 image.
+``DataPlaneDep`` for FastAPI routes, ``dataplane_of(scope["app"])`` for the hot routes. The
+provider is ``async def`` although it never awaits: FastAPI runs a plain ``def`` dependency in
+its thread pool, and that hop costs more than decoding a 28x28 image.
 """
 
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.types import ASGIApp
 
 from service.inference.dataplane import DataPlane
-from service.inference.errors import NotReady
-from service.inference.metrics import Metrics
 
 
-def dataplane_of(request: Request) -> DataPlane:
-    """The app's dataplane, or 503 while there is none (starting up or shutting down)."""
-    dataplane = request.app.state.dataplane
-    if dataplane is None:
-        raise NotReady("the model is not loaded yet; retry in a moment")
-    return dataplane
+def dataplane_of(app: ASGIApp) -> DataPlane:
+    """The dataplane the app was built with (``create_app`` puts it in ``app.state``)."""
+    return app.state.dataplane
 
 
 async def get_dataplane(request: Request) -> DataPlane:
-    return dataplane_of(request)
+    return dataplane_of(request.app)
 
 
 DataPlaneDep = Annotated[DataPlane, Depends(get_dataplane)]
 
 
-async def get_metrics(request: Request) -> Metrics:
-    """The app's metrics exist before the model loads, so that ``/metrics`` always answers."""
-    return request.app.state.metrics
+async def get_model_path(request: Request, model_name: str) -> tuple[str, str | None]:
+    """The model name and, on the ``/versions/{model_version}`` routes, the version."""
+    return model_name, request.path_params.get("model_version")
 
 
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ModelPath = Annotated[tuple[str, str | None], Depends(get_model_path)]

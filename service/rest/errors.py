@@ -1,44 +1,58 @@
-"""The one place errors become HTTP responses: ``{"error": message}`` with the error's status."""
+"""The one place errors become HTTP responses: ``{"error": message}`` with the error's status.
 
+FastAPI's exception handlers (every route but the hot ones) and the lean layer
+(``service.rest.raw``) both render through ``error_body`` and count through
+``count_rejection``, so a refusal reads and counts the same whichever path served it.
+"""
+
+import json
 import logging
 from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from service.inference.errors import ServiceError, invalid_request
 
 logger = logging.getLogger("service.errors")
 
+UNEXPECTED_ERROR_MESSAGE = "internal error; the request was not processed"
+
+
+def error_body(message: str) -> bytes:
+    """The single error body shape of the service, as compact UTF-8 JSON."""
+    return json.dumps({"error": message}, ensure_ascii=False, separators=(",", ":")).encode()
+
 
 def error_response(
     status_code: int, message: str, headers: Mapping[str, str] | None = None
-) -> JSONResponse:
-    """The single error body shape of the service: ``{"error": message}``."""
-    return JSONResponse({"error": message}, status_code=status_code, headers=headers)
+) -> Response:
+    return Response(
+        error_body(message), status_code=status_code, headers=headers, media_type="application/json"
+    )
 
 
-def _count_rejection(request: Request, reason: str) -> None:
-    metrics = getattr(request.app.state, "metrics", None)
-    if metrics is not None:
-        metrics.rejected_inputs.labels(reason).inc()
+def count_rejection(app: ASGIApp, reason: str) -> None:
+    """Count a refused request under its reason in the rejected-inputs metric."""
+    app.state.dataplane.metrics.rejected_inputs.labels(reason).inc()
 
 
-def render_service_error(request: Request, error: ServiceError) -> JSONResponse:
+def render_service_error(request: Request, error: ServiceError) -> Response:
     """Count the refusal under its reason and answer with its status and message."""
-    _count_rejection(request, error.reason)
+    count_rejection(request.app, error.reason)
     return error_response(error.status_code, error.message)
 
 
-async def _render_service_error(request: Request, error: Exception) -> JSONResponse:
+async def _render_service_error(request: Request, error: Exception) -> Response:
     if not isinstance(error, ServiceError):
         raise TypeError(f"unexpected error type {type(error).__name__}")
     return render_service_error(request, error)
 
 
-async def _render_http_error(request: Request, error: Exception) -> JSONResponse:
+async def _render_http_error(request: Request, error: Exception) -> Response:
     if not isinstance(error, StarletteHTTPException):
         raise TypeError(f"unexpected error type {type(error).__name__}")
     message = error.detail if isinstance(error.detail, str) else "request refused"
@@ -50,15 +64,15 @@ async def _render_http_error(request: Request, error: Exception) -> JSONResponse
     return error_response(error.status_code, message, error.headers)
 
 
-async def _render_validation_error(request: Request, error: Exception) -> JSONResponse:
+async def _render_validation_error(request: Request, error: Exception) -> Response:
     if not isinstance(error, RequestValidationError):
         raise TypeError(f"unexpected error type {type(error).__name__}")
     return render_service_error(request, invalid_request(error))
 
 
-async def _render_unexpected_error(request: Request, error: Exception) -> JSONResponse:
+async def _render_unexpected_error(request: Request, error: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal error; the request was not processed")
+    return error_response(500, UNEXPECTED_ERROR_MESSAGE)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -7,6 +7,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.inference.errors import PayloadTooLarge
 from service.inference.metrics import Metrics
+from service.rest.errors import count_rejection, error_body
 
 access_logger = logging.getLogger("service.access")
 
@@ -44,11 +45,8 @@ class BodySizeLimit:
         return f"{what}; at most {self.max_bytes} bytes are allowed"
 
     async def _refuse(self, scope: Scope, send: Send, what: str) -> None:
-        app = scope.get("app")
-        metrics = getattr(getattr(app, "state", None), "metrics", None)
-        if metrics is not None:
-            metrics.rejected_inputs.labels("body_too_large").inc()
-        body = b'{"error":"' + self._message(what).encode() + b'"}'
+        count_rejection(scope["app"], "body_too_large")
+        body = error_body(self._message(what))
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

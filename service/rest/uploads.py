@@ -1,6 +1,5 @@
 """The images of a /predict request: multipart ``file``/``files`` parts, or one raw image body."""
 
-from fastapi import Request
 from python_multipart.multipart import parse_options_header
 
 from service.inference.errors import BadRequest, UnsupportedMediaType
@@ -10,11 +9,10 @@ from service.rest.multipart import parse_multipart
 FILE_FIELDS = ("file", "files")
 
 
-async def read_uploads(request: Request) -> list[Upload]:
-    """Read the request's images; the dataplane checks their count and sizes."""
-    media_type, options = parse_options_header(request.headers.get("content-type", ""))
+def uploads_from_body(content_type: str | None, body: bytes) -> list[Upload]:
+    """The request's images; the dataplane checks their count and sizes."""
+    media_type, options = parse_options_header(content_type or "")
     media_type_text = media_type.decode("latin-1").lower()
-    body = await request.body()
     if media_type_text == "multipart/form-data":
         uploads = _uploads_from_form(body, options)
     elif media_type_text.startswith("image/"):

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from service.rest.dependencies import MetricsDep
+from service.rest.dependencies import DataPlaneDep
 
 router = APIRouter(tags=["operations"])
 
@@ -15,6 +15,6 @@ router = APIRouter(tags=["operations"])
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
     summary="Prometheus metrics",
 )
-def metrics(metrics: MetricsDep) -> Response:
+def metrics(dataplane: DataPlaneDep) -> Response:
     """Requests, latency, batch sizes, predicted digits and rejected inputs."""
-    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+    return Response(dataplane.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -1,8 +1,12 @@
-"""Open Inference Protocol (KServe V2) REST routes, with Triton's binary tensor data extension."""
+"""Open Inference Protocol (KServe V2) REST routes, with Triton's binary tensor data extension.
+
+Each operation has one handler; its ``/versions/{model_version}`` path is stacked on it, and the
+version reaches the dataplane as None on the unversioned path. Inference is a hot route.
+"""
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 
 from service.inference.dataplane import DataPlane
 from service.inference.dataplane import server_metadata as describe_server
@@ -19,14 +23,22 @@ from service.inference.protocol import (
 from service.inference.wire import HEADER_LENGTH, encode_response, parse_inference_body
 from service.inference.work import run_request_work
 from service.rest.content_encoding import decode_content
-from service.rest.dependencies import DataPlaneDep
+from service.rest.dependencies import DataPlaneDep, ModelPath, dataplane_of
 from service.rest.openapi import error_responses
+from service.rest.raw import JSON, RawResponse, RawRoute, header, read_body
 
 router = APIRouter(prefix="/v2", tags=["v2"])
 
 # Parsing and decoding a small body costs less than the hop to a worker thread.
 INLINE_BODY_BYTES = 64 * 1024
+HEADER_LENGTH_NAME = HEADER_LENGTH.lower().encode()
+BINARY = b"application/octet-stream"
 BINARY_CONTENT = {"schema": {"type": "string", "format": "binary"}}
+VERSION_PARAMETER = {
+    "parameters": [
+        {"name": "model_version", "in": "path", "required": True, "schema": {"type": "string"}}
+    ]
+}
 INFER_OPENAPI = {
     "requestBody": {
         "required": True,
@@ -46,12 +58,7 @@ INFER_RESPONSES = error_responses(400, 404, 413, 415, 503) | {
         "content": {"application/octet-stream": BINARY_CONTENT},
     }
 }
-
-INFER_ROUTE: dict[str, Any] = {
-    "response_model": InferenceResponse,
-    "responses": INFER_RESPONSES,
-    "openapi_extra": INFER_OPENAPI,
-}
+MODEL_RESPONSES = error_responses(404, 503)
 
 
 @router.get("", summary="Server metadata")
@@ -72,100 +79,87 @@ async def ready(dataplane: DataPlaneDep) -> ReadyResponse:
     return ReadyResponse(ready=dataplane.ready())
 
 
-@router.get("/models/{model_name}", responses=error_responses(404, 503), summary="Model metadata")
-async def model_metadata(dataplane: DataPlaneDep, model_name: str) -> ModelMetadata:
-    """Platform, versions, and the input and output tensors from the model card."""
-    return dataplane.model_metadata(model_name)
-
-
+@router.get("/models/{model_name}", responses=MODEL_RESPONSES, summary="Model metadata")
 @router.get(
     "/models/{model_name}/versions/{model_version}",
-    responses=error_responses(404, 503),
+    responses=MODEL_RESPONSES,
+    openapi_extra=VERSION_PARAMETER,
     summary="Model version metadata",
 )
-async def model_version_metadata(
-    dataplane: DataPlaneDep, model_name: str, model_version: str
-) -> ModelMetadata:
-    """The same as the unversioned route, for the one version served."""
-    return dataplane.model_metadata(model_name, model_version)
+async def model_metadata(dataplane: DataPlaneDep, model: ModelPath) -> ModelMetadata:
+    """Platform, versions, and the input and output tensors from the model card."""
+    return dataplane.model_metadata(*model)
 
 
-@router.get(
-    "/models/{model_name}/ready", responses=error_responses(404, 503), summary="Model readiness"
-)
-async def model_ready(dataplane: DataPlaneDep, model_name: str) -> ModelReadyResponse:
-    """200 once the model is loaded; 503 before."""
-    return dataplane.model_ready(model_name)
-
-
+@router.get("/models/{model_name}/ready", responses=MODEL_RESPONSES, summary="Model readiness")
 @router.get(
     "/models/{model_name}/versions/{model_version}/ready",
-    responses=error_responses(404, 503),
+    responses=MODEL_RESPONSES,
+    openapi_extra=VERSION_PARAMETER,
     summary="Model version readiness",
 )
-async def model_version_ready(
-    dataplane: DataPlaneDep, model_name: str, model_version: str
-) -> ModelReadyResponse:
-    """200 once that version is loaded; 503 before."""
-    return dataplane.model_ready(model_name, model_version)
+async def model_ready(dataplane: DataPlaneDep, model: ModelPath) -> ModelReadyResponse:
+    """200 once the model (or that version) is loaded; 503 before."""
+    return dataplane.model_ready(*model)
+
+
+async def infer(model: ModelPath) -> InferenceResponse:
+    """Classify a batch of uint8 images `image` [N, 28, 28] into `probabilities` [N, 10]."""
+    raise NotImplementedError("served by answer_infer")
 
 
 def _infer_body(
     dataplane: DataPlane,
-    model_name: str,
-    model_version: str | None,
+    model: tuple[str, str | None],
     body: bytes,
     content_encoding: str | None,
     header_length: str | None,
-) -> tuple[bytes, int | None]:
+) -> RawResponse:
     """Synchronous on purpose: large bodies run off the event loop."""
     body = decode_content(body, content_encoding, dataplane.settings.max_request_bytes)
-    result = dataplane.infer(model_name, model_version, parse_inference_body(body, header_length))
+    result = dataplane.infer(*model, parse_inference_body(body, header_length))
     encoded = encode_response(result)
-    return encoded.body, encoded.json_length
+    if encoded.json_length is None:
+        return encoded.body, JSON, None
+    return encoded.body, BINARY, [(HEADER_LENGTH_NAME, b"%d" % encoded.json_length)]
 
 
-async def _infer(
-    request: Request, dataplane: DataPlane, model_name: str, model_version: str | None
-) -> Response:
-    dataplane.model(model_name, model_version)
-    body = await request.body()
-    content_encoding = request.headers.get("content-encoding")
-    header_length = request.headers.get(HEADER_LENGTH)
+async def answer_infer(scope, receive) -> RawResponse:
+    """The model first (404 or 503 before the body is read), then the body, off the event loop
+    when it is large or compressed."""
+    path_parameters = scope["path_params"]
+    model = (path_parameters["model_name"], path_parameters.get("model_version"))
+    dataplane = dataplane_of(scope["app"])
+    dataplane.model(*model)
+    body = await read_body(receive)
+    content_encoding = header(scope, b"content-encoding")
+    arguments = (dataplane, model, body, content_encoding, header(scope, HEADER_LENGTH_NAME))
     small = len(body) <= INLINE_BODY_BYTES and content_encoding is None
-    content, json_length = await run_request_work(
-        dataplane.heavy_work_limiter,
-        _infer_body,
-        dataplane,
-        model_name,
-        model_version,
-        body,
-        content_encoding,
-        header_length,
-        inline=small,
-    )
-    if json_length is None:
-        return Response(content, media_type="application/json")
-    return Response(
-        content,
-        media_type="application/octet-stream",
-        headers={HEADER_LENGTH: str(json_length)},
+    return await run_request_work(
+        dataplane.heavy_work_limiter, _infer_body, *arguments, inline=small
     )
 
 
-@router.post("/models/{model_name}/infer", summary="Inference", **INFER_ROUTE)
-async def infer(request: Request, dataplane: DataPlaneDep, model_name: str) -> Response:
-    """Classify a batch of uint8 images `image` [N, 28, 28] into `probabilities` [N, 10]."""
-    return await _infer(request, dataplane, model_name, None)
-
-
-@router.post(
-    "/models/{model_name}/versions/{model_version}/infer",
-    summary="Inference on a model version",
-    **INFER_ROUTE,
-)
-async def infer_version(
-    request: Request, dataplane: DataPlaneDep, model_name: str, model_version: str
-) -> Response:
-    """The same as the unversioned route, for the one version served."""
-    return await _infer(request, dataplane, model_name, model_version)
+INFER_ROUTE: dict[str, Any] = {
+    "response_model": InferenceResponse,
+    "responses": INFER_RESPONSES,
+    "tags": ["v2"],
+}
+ROUTES = [
+    RawRoute(
+        "/v2/models/{model_name}/infer",
+        infer,
+        answer_infer,
+        openapi_extra=INFER_OPENAPI,
+        summary="Inference",
+        **INFER_ROUTE,
+    ),
+    RawRoute(
+        "/v2/models/{model_name}/versions/{model_version}/infer",
+        infer,
+        answer_infer,
+        openapi_extra=INFER_OPENAPI | VERSION_PARAMETER,
+        summary="Inference on a model version",
+        **INFER_ROUTE,
+    ),
+]
