@@ -24,7 +24,6 @@ from service.inference import dataplane as dataplane_module
 from service.inference.metrics import Metrics
 from service.logs import BatchingStreamHandler
 from service.rest import multipart as multipart_module
-from service.rest import server as server_module
 from service.rest.raw import HotRoutes
 
 Patch = tuple[object, str, object]
@@ -91,14 +90,14 @@ def _apply_for_good(variant: Variant) -> None:
     for target, name, value in variant.patches:
         setattr(target, name, value)
     if variant.change_app is not None:
-        build = server_module.create_app
+        build = service_main.create_app
 
         def create_app(*arguments, **keywords) -> FastAPI:
             app = build(*arguments, **keywords)
             variant.change_app(app)
             return app
 
-        server_module.create_app = create_app
+        service_main.create_app = create_app
     if variant.uvicorn_options:
         uvicorn.run = functools.partial(uvicorn.run, **variant.uvicorn_options)
 

@@ -7,7 +7,6 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-import anyio
 import grpc
 import httpx
 import pytest
@@ -114,7 +113,7 @@ def test_grpc_can_be_turned_off(model_path: Path) -> None:
 def test_without_a_model_inference_is_unavailable_and_readiness_false(model_path: Path) -> None:
     """The state a model unload or a slow start leaves: live, not ready, UNAVAILABLE."""
     settings = grpc_settings(model_path)
-    dataplane = DataPlane(settings, Metrics(), None, anyio.CapacityLimiter(1))
+    dataplane = DataPlane(settings, Metrics())  # no model loaded
 
     async def scenario() -> None:
         server = GrpcServer(dataplane)
