@@ -10,9 +10,8 @@ from PIL import Image
 
 from service.inference.limits import ImageLimits
 from service.inference.preprocessing import image_to_array
-from service.rest.app import create_app
 from service.settings import Settings
-from tests.support.live_server import live_server
+from tests.support.grpc_servers import grpc_settings, served
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
@@ -54,13 +53,14 @@ def promised_output(example: str) -> list[str]:
 def test_the_python_examples_print_what_they_promise_against_a_live_server(
     shipped_model_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = Settings(model_path=shipped_model_path, access_log=False)
     monkeypatch.chdir(PROJECT_ROOT)
     examples = python_examples()
-    assert len(examples) == 2 and all(promised_output(example) for example in examples)
-    with live_server(create_app(settings)) as url:
+    assert len(examples) == 3 and all(promised_output(example) for example in examples)
+    with served(grpc_settings(shipped_model_path)) as server:
         for example in examples:
-            exec(example.replace("http://127.0.0.1:8000", url).replace("127.0.0.1:8000", url[7:]))
+            live = example.replace("http://127.0.0.1:8000", server.url)
+            live = live.replace("127.0.0.1:8000", server.url[7:])
+            exec(live.replace("127.0.0.1:8001", server.target))
             assert capsys.readouterr().out.splitlines() == promised_output(example), example
 
 

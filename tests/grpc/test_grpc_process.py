@@ -11,10 +11,9 @@ import pytest
 
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from tests.reliability.payloads import valid_png
-from tests.reliability.test_faults import start_upload
 from tests.support.grpc_servers import inference_stub
 from tests.support.http2 import HeldCall
-from tests.support.live_server import LiveService, live_service
+from tests.support.live_server import LiveService, live_service, start_upload
 from tests.support.models import write_model
 
 METHOD = "/inference.GRPCInferenceService/ModelInfer"

@@ -9,24 +9,10 @@ from pathlib import Path
 import httpx
 
 from tests.reliability.payloads import valid_png
-from tests.support.live_server import LiveService, RawConnection, live_service, request_head
+from tests.support.live_server import LiveService, live_service, start_upload
 
 IN_FLIGHT = 4
 ANSWERS_WHILE_REPLACING = 20
-
-
-def start_upload(service: LiveService, image: bytes) -> RawConnection:
-    """A /predict whose body is held back until the server asks for it with 100 Continue.
-
-    The interim response proves the request is inside the app, reading its body: in flight.
-    """
-    connection = service.connect()
-    connection.send(
-        request_head("/predict", "image/png", content_length=str(len(image)), expect="100-continue")
-    )
-    status, _ = connection.read_response()
-    assert status == 100
-    return connection
 
 
 def test_sigterm_finishes_the_requests_in_flight_then_exits_0(model_path: Path) -> None:

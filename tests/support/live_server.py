@@ -164,6 +164,20 @@ class RawConnection:
         self.socket.close()
 
 
+def start_upload(service: LiveService, image: bytes) -> RawConnection:
+    """A /predict whose body is held back until the server asks for it with 100 Continue.
+
+    The interim response proves the request is inside the app, reading its body: in flight.
+    """
+    connection = service.connect()
+    connection.send(
+        request_head("/predict", "image/png", content_length=str(len(image)), expect="100-continue")
+    )
+    status, _ = connection.read_response()
+    assert status == 100
+    return connection
+
+
 def request_head(path: str, content_type: str, **headers: str) -> bytes:
     """The request line and headers of a POST, ``headers`` given with ``_`` for ``-``."""
     lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Type: {content_type}"]
