@@ -90,7 +90,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     MNIST_PORT=8000
 RUN python -m compileall -q service
 USER mnist
-EXPOSE 8000
+# HTTP (MNIST_PORT) and gRPC (MNIST_GRPC_PORT), Triton's pair.
+EXPOSE 8000 8001
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, sys, urllib.request; url = 'http://127.0.0.1:' + os.environ.get('MNIST_PORT', '8000') + '/v2/health/ready'; sys.exit(urllib.request.urlopen(url, timeout=4).status != 200)"]
 CMD ["python", "-m", "service"]

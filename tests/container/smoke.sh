@@ -5,8 +5,8 @@
 # (no container registry is needed), builds the serving image on it and runs it as it
 # is meant to be deployed: read-only root filesystem, unprivileged user, settings from
 # the environment. Then checks that it gets ready and healthy, classifies real MNIST
-# test digits, runs as non-root and stops cleanly. The container and the daemon are
-# always stopped, by PID, however the script ends.
+# test digits over HTTP and over gRPC, runs as non-root and stops cleanly. The container
+# and the daemon are always stopped, by PID, however the script ends.
 #
 # Usage, as root:  MNIST_DIR=../shared/data/mnist bash tests/container/smoke.sh
 #   MNIST_DIR  folder with the MNIST IDX files (t10k-*), relative to the current
@@ -38,6 +38,7 @@ SCRIPT_START=$(date +%s.%N)
 WORK_DIR=""
 DOCKERD_PID=""
 CONTAINER_ID=""
+GRPC_PORT=""
 BASE_SOURCE=""
 BUILD_SECONDS=""
 READY_SECONDS=""
@@ -258,10 +259,11 @@ container_running() {
 run_container() {
     local port start
     port=$(helper free-port)
+    GRPC_PORT=$(helper free-port)
     BASE_URL=http://127.0.0.1:$port
     start=$(now)
     CONTAINER_ID=$(docker_cli run --detach --network=host --read-only \
-        --env "MNIST_PORT=$port" --env "MNIST_WORKERS=$WORKERS" \
+        --env "MNIST_PORT=$port" --env "MNIST_GRPC_PORT=$GRPC_PORT" --env "MNIST_WORKERS=$WORKERS" \
         --health-interval=1s --health-start-period=60s \
         "$IMAGE_TAG")
     local deadline=$((SECONDS + READY_TIMEOUT))
@@ -310,6 +312,18 @@ check_predictions() {
     done
 }
 
+# Over gRPC too, with the image's own Python as the client (the host's needs no grpcio):
+# grpc.health.v1 readiness, then one ModelInfer of the same digits with raw contents.
+check_grpc_predictions() {
+    local index answer digits=()
+    for index in "${DIGIT_INDICES[@]}"; do
+        digits+=("$(helper digit-hex "$MNIST_DIR" "$index")")
+    done
+    answer=$(docker_cli exec -i "$CONTAINER_ID" python - "127.0.0.1:$GRPC_PORT" "${digits[@]}" \
+        <"$REPO_ROOT/tests/container/grpc_client.py") || die "classifying over gRPC failed"
+    log "$answer"
+}
+
 # docker stop sends SIGTERM to the server, which runs as PID 1: it must shut down by
 # itself, and cleanly, rather than be killed when the grace period ends.
 check_clean_stop() {
@@ -350,6 +364,7 @@ main() {
     check_healthy
     check_not_root
     check_predictions
+    check_grpc_predictions
     check_clean_stop
     report
 }

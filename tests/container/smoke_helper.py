@@ -4,6 +4,7 @@ python3 smoke_helper.py debian-mirror SUITE        the apt mirror this machine u
 python3 smoke_helper.py pip-conf                   a pip.conf for the locally made base image
 python3 smoke_helper.py free-port                  a free TCP port on 127.0.0.1
 python3 smoke_helper.py digit-png MNIST_DIR INDEX OUT.png    prints the digit's label
+python3 smoke_helper.py digit-hex MNIST_DIR INDEX          prints LABEL:PIXELS-IN-HEX
 python3 smoke_helper.py probe URL                  exit 0 when URL answers 200
 python3 smoke_helper.py predict URL PNG LABEL      POST the PNG to /predict, check the answer
 """
@@ -195,6 +196,9 @@ def main(argv: list[str]) -> int:
         pixels, label = mnist_test_digit(Path(args[0]), int(args[1]))
         Path(args[2]).write_bytes(grayscale_png(pixels, 28, 28))
         print(label)
+    elif command == "digit-hex":
+        pixels, label = mnist_test_digit(Path(args[0]), int(args[1]))
+        print(f"{label}:{pixels.hex()}")
     elif command == "probe":
         return 0 if probe(args[0]) else 1
     elif command == "predict":
