@@ -1,8 +1,11 @@
-"""Bulk: the 10,000 MNIST test images through V2 inference (binary and JSON) and ``/predict``.
+"""Bulk: the 10,000 MNIST test images through V2 inference (gRPC, REST binary and JSON) and
+``/predict``.
 
 Run: ``python -m benchmarks.bulk`` (about 1 minute). Each figure is end to end for one client
-on one keep-alive connection: encode the batch, send it, the server's work, read and decode the
-answer to digits. "onnxruntime alone" is the same batches through an in-process session with the
+on one keep-alive connection (one gRPC channel): encode the batch, send it, the server's work,
+read and decode the answer to digits. gRPC sends ModelInfer with raw contents, built with the
+service's stubs as directly as the REST modes build their bodies, and through tritonclient.grpc
+as its users would. "onnxruntime alone" is the same batches through an in-process session with the
 service's options: the floor that HTTP and encoding add to. ``/predict`` gets PNGs encoded
 beforehand, as a client holding image files would have them.
 """
@@ -12,15 +15,23 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+import grpc
 import numpy as np
 import orjson
+import tritonclient.grpc as triton_grpc
 
 from benchmarks import common
+from service.grpc.proto import grpc_predict_v2_pb2 as pb
+from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from service.inference.classifier import Classifier
 
 Encoder = Callable[[np.ndarray], tuple[bytes, dict[str, str]]]
+# One pass over the images in batches: the seconds it took and the digits answered.
+Pass = Callable[[np.ndarray, int], tuple[float, np.ndarray]]
+UNLIMITED = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
 Decoder = Callable[[http.client.HTTPResponse, bytes], np.ndarray]
 
 
@@ -126,6 +137,38 @@ def one_pass(port: int, mode: Mode, images: np.ndarray, batch: int) -> tuple[flo
     return elapsed, np.concatenate(digits)
 
 
+def grpc_pass(target: str, model_name: str, images: np.ndarray, batch: int):
+    """ModelInfer with raw contents on one channel, messages built with the service's stubs."""
+    digits = []
+    started = time.perf_counter()
+    with grpc.insecure_channel(target, options=UNLIMITED) as channel:
+        infer = pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer
+        for start in range(0, len(images), batch):
+            chunk = images[start : start + batch]
+            message = pb.ModelInferRequest(
+                model_name=model_name, raw_input_contents=[chunk.tobytes()]
+            )
+            message.inputs.add(name="image", datatype="UINT8", shape=chunk.shape)
+            answer = infer(message, timeout=120)
+            probabilities = np.frombuffer(answer.raw_output_contents[0], dtype=np.float32)
+            digits.append(probabilities.reshape(-1, 10).argmax(axis=1))
+    return time.perf_counter() - started, np.concatenate(digits)
+
+
+def tritonclient_grpc_pass(target: str, model_name: str, images: np.ndarray, batch: int):
+    """The same calls through tritonclient.grpc, as its users make them."""
+    digits = []
+    started = time.perf_counter()
+    with triton_grpc.InferenceServerClient(target) as client:
+        for start in range(0, len(images), batch):
+            chunk = images[start : start + batch]
+            tensor = triton_grpc.InferInput("image", list(chunk.shape), "UINT8")
+            tensor.set_data_from_numpy(chunk)
+            answer = client.infer(model_name, [tensor], client_timeout=120)
+            digits.append(answer.as_numpy("probabilities").argmax(axis=1))
+    return time.perf_counter() - started, np.concatenate(digits)
+
+
 def in_process_seconds(classifier: Classifier, images: np.ndarray, batch: int) -> float:
     """The same batches through onnxruntime in this process: the floor."""
     started = time.perf_counter()
@@ -134,15 +177,15 @@ def in_process_seconds(classifier: Classifier, images: np.ndarray, batch: int) -
     return time.perf_counter() - started
 
 
-def mode_rows(port: int, mode: Mode, batches: list[int], data, classifier, passes: int) -> list:
+def mode_rows(name: str, send: Pass, batches: list[int], data, classifier, passes: int) -> list:
     """images/s per batch size, best of ``passes``, with accuracy as a check of the answers."""
     images, labels = data
     rows = []
     for batch in batches:
         try:
-            runs = [one_pass(port, mode, images, batch) for _ in range(passes)]
-        except RuntimeError as error:
-            rows.append([mode.name, batch, "not served", str(error)[:60], "", "", ""])
+            runs = [send(images, batch) for _ in range(passes)]
+        except (RuntimeError, grpc.RpcError) as error:
+            rows.append([name, batch, "not served", str(error)[:60], "", "", ""])
             continue
         seconds, digits = min(runs, key=lambda run: run[0])
         floor = min(in_process_seconds(classifier, images, batch) for _ in range(passes))
@@ -150,7 +193,7 @@ def mode_rows(port: int, mode: Mode, batches: list[int], data, classifier, passe
         accuracy = f"{100.0 * float(np.mean(digits == labels)):.2f} %"
         per_request = f"{1000.0 * seconds / -(-len(images) // batch):.2f}"
         speed_up = common.ratio(speed, alone)
-        rows.append([mode.name, batch, speed, per_request, accuracy, alone, speed_up])
+        rows.append([name, batch, speed, per_request, accuracy, alone, speed_up])
     return rows
 
 
@@ -173,10 +216,22 @@ def measure(model: Path, workdir: Path, data, arguments) -> list:
     variables = {} if threads is None else {"MNIST_INTRA_OP_THREADS": str(threads)}
     batches = {"/predict files": [arguments.files_per_request]}
     rows = []
-    with common.service_server(model, workdir, **variables) as server:
-        for mode in _modes(model, data[0]):
-            sizes = batches.get(mode.name, arguments.batch_sizes)
-            rows += mode_rows(server.port, mode, sizes, data, classifier, arguments.passes)
+    grpc_port = common.free_port()
+    name = json.loads(card.read_text(encoding="utf-8"))["name"]
+    target = f"{common.HOST}:{grpc_port}"
+    with common.service_server(
+        model, workdir, MNIST_GRPC_PORT=str(grpc_port), **variables
+    ) as server:
+        sends: list[tuple[str, Pass]] = [
+            ("gRPC raw", partial(grpc_pass, target, name)),
+            ("gRPC tritonclient", partial(tritonclient_grpc_pass, target, name)),
+        ]
+        sends += [
+            (mode.name, partial(one_pass, server.port, mode)) for mode in _modes(model, data[0])
+        ]
+        for mode_name, send in sends:
+            sizes = batches.get(mode_name, arguments.batch_sizes)
+            rows += mode_rows(mode_name, send, sizes, data, classifier, arguments.passes)
     return rows
 
 

@@ -22,14 +22,18 @@ SCRIPTS = [
     "startup",
     "quantize",
     "capacity",
+    "unary",
 ]
 NEED_WRK = {"http_predict", "levers", "capacity"}
+NEED_H2LOAD = {"unary"}
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_benchmark_starts_and_prints_a_table(script: str, mnist_dir: Path) -> None:
     if script in NEED_WRK and shutil.which("wrk") is None:
         pytest.skip("wrk is not installed (apt-get install -y wrk)")
+    if script in NEED_H2LOAD and shutil.which("h2load") is None:
+        pytest.skip("h2load is not installed (apt-get install -y nghttp2-client)")
     completed = subprocess.run(
         [sys.executable, "-m", f"benchmarks.{script}", "--quick"],
         cwd=PROJECT_ROOT,

@@ -1,0 +1,227 @@
+"""Unary: one image per call, gRPC ModelInfer against REST V2 infer, calls/s, one load generator.
+
+Run: ``python -m benchmarks.unary`` (about 1 minute; needs h2load: ``apt-get install -y
+nghttp2-client``, or pass --install-h2load). The service runs as shipped. h2load, a C client,
+drives both transports: HTTP/2 for gRPC (a framed ModelInferRequest with raw contents, as
+tritonclient.grpc sends it), HTTP/1.1 (``--h1``) for REST (the V2 binary body, and the JSON one).
+Every body is answered once before the runs; h2load reads HTTP statuses, not gRPC's, so the
+server's own count of OK gRPC calls is checked after them. "onnxruntime alone" is one image per
+call through an in-process session with the service's options.
+"""
+
+import re
+import shutil
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import numpy as np
+import orjson
+
+from benchmarks import common
+from benchmarks.bulk import encode_binary
+from service.grpc.proto import grpc_predict_v2_pb2 as pb
+from service.inference.classifier import Classifier
+
+INSTALL_HINT = (
+    "h2load is not installed: apt-get install -y nghttp2-client, or pass --install-h2load"
+)
+GRPC_METHOD = "/inference.GRPCInferenceService/ModelInfer"
+OK_CALLS = re.compile(r'mnist_grpc_requests_total\{code="OK",method="[^"]*/ModelInfer"\} (\S+)')
+
+
+@dataclass(frozen=True)
+class Target:
+    """One way of making the call: where, over which protocol, with which body and headers."""
+
+    name: str
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    http1: bool
+
+
+def _parse(argv: list[str] | None):
+    parser = common.parser_for(__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each h2load run")
+    parser.add_argument("--install-h2load", action="store_true", help="apt-get it if missing")
+    return parser.parse_args(argv)
+
+
+def ensure_h2load(install: bool) -> str:
+    found = shutil.which("h2load")
+    if found is None and install:
+        subprocess.run(["apt-get", "install", "-y", "-q", "nghttp2-client"], check=True)
+        found = shutil.which("h2load")
+    if found is None:
+        raise SystemExit(INSTALL_HINT)
+    return found
+
+
+def targets(model_name: str, http_port: int, grpc_port: int, image: np.ndarray) -> list[Target]:
+    """The three calls, each for the same one image."""
+    message = pb.ModelInferRequest(model_name=model_name, raw_input_contents=[image.tobytes()])
+    message.inputs.add(name="image", datatype="UINT8", shape=list(image.shape))
+    payload = message.SerializeToString()
+    framed = b"\x00" + len(payload).to_bytes(4, "big") + payload
+    grpc_headers = {"content-type": "application/grpc", "te": "trailers"}
+    infer = f"http://{common.HOST}:{http_port}/v2/models/{model_name}/infer"
+    binary, binary_headers = encode_binary(image)
+    tensor = {"name": "image", "shape": list(image.shape), "datatype": "UINT8"}
+    json_body = orjson.dumps({"inputs": [tensor | {"data": image.ravel().tolist()}]})
+    return [
+        Target(
+            "gRPC raw",
+            f"http://{common.HOST}:{grpc_port}{GRPC_METHOD}",
+            framed,
+            grpc_headers,
+            False,
+        ),
+        Target("REST V2 binary", infer, binary, binary_headers, True),
+        Target("REST V2 JSON", infer, json_body, {"Content-Type": "application/json"}, True),
+    ]
+
+
+def check_answers(target: Target, grpc_port: int, image: np.ndarray) -> None:
+    """Each body, sent once by an ordinary client, gets a real answer (not an error)."""
+    if not target.http1:
+        with grpc.insecure_channel(f"{common.HOST}:{grpc_port}") as channel:
+            call = channel.unary_unary(GRPC_METHOD)
+            answer = pb.ModelInferResponse.FromString(call(target.body[5:], timeout=10))
+        if list(answer.outputs[0].shape) != [len(image), 10]:
+            raise SystemExit(f"{target.name}: unexpected answer {answer}")
+        return
+    request = urllib.request.Request(target.url, data=target.body, headers=target.headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        if response.status != 200:
+            raise SystemExit(f"{target.name}: HTTP {response.status}")
+
+
+def run_h2load(
+    h2load: str, target: Target, workdir: Path, clients: int, streams: int, seconds: float
+):
+    """calls/s, mean latency in ms and the calls that did not succeed, from h2load's summary."""
+    body_file = workdir / f"{target.name.replace(' ', '_')}.body"
+    body_file.write_bytes(target.body)
+    command = [h2load, "-c", str(clients), "-m", str(streams), "-D", str(max(1, round(seconds)))]
+    command += ["--warm-up-time", "1", "-d", str(body_file)]
+    for name, value in target.headers.items():
+        command += ["-H", f"{name}: {value}"]
+    command += ["--h1", target.url] if target.http1 else [target.url]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
+    calls = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", output)
+    done = re.search(r"requests: .*?(\d+) succeeded, (\d+) failed, (\d+) errored", output)
+    latency = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", output)
+    if not (calls and done and latency):
+        raise SystemExit(f"h2load printed no summary for {target.name}:\n{output[-1500:]}")
+    return float(calls[1]), _milliseconds(latency[1]), int(done[2]) + int(done[3]), int(done[1])
+
+
+UNITS_IN_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _milliseconds(value: str) -> float:
+    """h2load's "412us", "1.53ms" or "2.01s" in milliseconds."""
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()
+    return float(number) * UNITS_IN_MS[unit]
+
+
+def ok_grpc_calls(http_port: int) -> float:
+    with urllib.request.urlopen(f"http://{common.HOST}:{http_port}/metrics", timeout=10) as reply:
+        found = OK_CALLS.search(reply.read().decode())
+    return float(found[1]) if found else 0.0
+
+
+def in_process_calls_per_second(classifier: Classifier, image: np.ndarray, seconds: float) -> float:
+    """One image per onnxruntime call in this process, for ``seconds``: the floor."""
+    calls, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        classifier.predict(image)
+        calls += 1
+    return calls / (time.perf_counter() - started)
+
+
+def measure_rows(
+    h2load: str, server, grpc_port: int, model: Path, workdir: Path, arguments
+) -> list:
+    """One row per call kind and concurrency, with the ratios to REST binary and to the floor."""
+    name = orjson.loads(model.with_suffix(".json").read_bytes())["name"]
+    image = common.mnist_test_set(1)[0]
+    classifier = Classifier.load(model, model.with_suffix(".json"), 1)
+    floor = in_process_calls_per_second(classifier, image, arguments.seconds)
+    kinds = targets(name, server.port, grpc_port, image)
+    for target in kinds:
+        check_answers(target, grpc_port, image)
+    rows = []
+    for concurrency in arguments.concurrency:
+        shapes = [
+            (kinds[0], concurrency, 1),
+            (kinds[1], concurrency, 1),
+            (kinds[2], concurrency, 1),
+        ]
+        if concurrency > 1:
+            shapes.insert(1, (kinds[0], 1, concurrency))
+        measured = []
+        for target, clients, streams in shapes:
+            before = ok_grpc_calls(server.port)
+            calls, mean_ms, failed, succeeded = run_h2load(
+                h2load, target, workdir, clients, streams, arguments.seconds
+            )
+            if not target.http1 and ok_grpc_calls(server.port) - before < succeeded:
+                raise SystemExit(f"{target.name}: the server counted fewer OK calls than h2load")
+            measured.append((target, clients, streams, calls, mean_ms, failed))
+        rest = next(
+            calls for target, _, _, calls, _, _ in measured if target.name == "REST V2 binary"
+        )
+        for target, clients, streams, calls, mean_ms, failed in measured:
+            rows.append(
+                [
+                    target.name,
+                    clients,
+                    streams,
+                    calls,
+                    f"{mean_ms:.2f}",
+                    failed,
+                    common.ratio(calls, rest),
+                    common.ratio(calls, floor),
+                ]
+            )
+    return rows, floor
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _parse(argv)
+    if arguments.quick:
+        arguments.concurrency, arguments.seconds = [8], 1.0
+    h2load = ensure_h2load(arguments.install_h2load)
+    grpc_port = common.free_port()
+    with (
+        common.workspace(arguments.model) as (workdir, model, _),
+        common.service_server(model, workdir, MNIST_GRPC_PORT=str(grpc_port)) as server,
+    ):
+        rows, floor = measure_rows(h2load, server, grpc_port, model, workdir, arguments)
+    print(
+        f"Conditions: {common.conditions(model)}; one worker as shipped; h2load, "
+        f"{arguments.seconds:.0f} s per run after 1 s of warm-up; onnxruntime alone, one image "
+        f"per call in one thread: {floor:,.0f} calls/s"
+    )
+    header = [
+        "call",
+        "connections",
+        "streams each",
+        "calls/s",
+        "mean ms",
+        "failed",
+        "vs REST binary",
+        "vs onnxruntime alone",
+    ]
+    common.print_table("Unary: one image per call", header, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
