@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     dynamic_batching: bool = Field(
         False, description="Run the images of concurrent /predict requests in one model call."
     )
+    read_timeout: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a request's headers or body may stall between two reads: then 408.",
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS; empty turns CORS off."
     )

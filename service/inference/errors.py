@@ -4,14 +4,21 @@ Transports render them (REST as ``{"error": message}`` with ``status_code``; gRP
 status to a code), and ``reason`` labels the refusal in the rejected-inputs metric.
 """
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Protocol
 
 
 class ServiceError(Exception):
-    """A request the service refuses; ``reason`` labels it in the rejected-inputs metric."""
+    """A request the service refuses; ``reason`` labels it in the rejected-inputs metric.
+
+    ``headers`` are HTTP headers the refusal needs (a 401's ``WWW-Authenticate``); other
+    transports ignore them.
+    """
 
     status_code = 400
     reason = "bad_request"
+    headers: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, message: str, reason: str | None = None) -> None:
         super().__init__(message)

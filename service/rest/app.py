@@ -10,7 +10,8 @@ from starlette.types import ASGIApp
 from service.inference.classifier import Classifier
 from service.inference.dataplane import SERVER_NAME, SERVER_VERSION, DataPlane
 from service.rest.errors import install_error_handlers
-from service.rest.middleware import BodySizeLimit, RequestObserver
+from service.rest.middleware import RequestBodyGuard, RequestObserver, refusal_recorder
+from service.rest.protocol import CONNECTION_POLICY, ConnectionPolicy
 from service.rest.raw import HotRoutes, RawRoute
 from service.rest.routes import docs, metrics, page, predict, v2
 from service.settings import Settings
@@ -30,7 +31,7 @@ Companion = Callable[[DataPlane], AbstractAsyncContextManager[object]]
 
 class App(FastAPI):
     """FastAPI with the service's ASGI stack around it, outermost first: request observation
-    (metrics, access log), the body size limit, CORS when configured, then the hot routes,
+    (metrics, access log), the request body guard, CORS when configured, then the hot routes,
     which answer their POSTs before FastAPI's own middleware and router are entered."""
 
     def build_middleware_stack(self) -> ASGIApp:
@@ -39,7 +40,7 @@ class App(FastAPI):
         if settings.cors_origins:
             origins, methods = settings.cors_origins, ["GET", "POST"]
             app = CORSMiddleware(app, allow_origins=origins, allow_methods=methods)
-        app = BodySizeLimit(app, max_bytes=settings.max_request_bytes)
+        app = RequestBodyGuard(app, max_bytes=settings.max_request_bytes)
         return RequestObserver(app, self.state.dataplane.metrics, access_log=settings.access_log)
 
 
@@ -56,7 +57,7 @@ def create_app(
     dataplane = DataPlane(settings or Settings())
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         settings = dataplane.settings
         dataplane.load(
             classifier
@@ -67,7 +68,9 @@ def create_app(
         async with AsyncExitStack() as stack:
             for companion in companions:
                 await stack.enter_async_context(companion(dataplane))
-            yield
+            # Given to the server through the lifespan state: ReadTimeoutProtocol reads it.
+            recorder = refusal_recorder(app, dataplane.metrics, settings.access_log)
+            yield {CONNECTION_POLICY: ConnectionPolicy(settings.read_timeout, recorder)}
         dataplane.unload()
 
     app = App(

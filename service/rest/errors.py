@@ -8,6 +8,7 @@ FastAPI's exception handlers (every route but the hot ones) and the lean layer
 import json
 import logging
 from collections.abc import Mapping
+from types import MappingProxyType
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +21,29 @@ from service.inference.errors import ServiceError, invalid_request
 logger = logging.getLogger("service.errors")
 
 UNEXPECTED_ERROR_MESSAGE = "internal error; the request was not processed"
+
+
+class RequestTimeout(ServiceError):
+    """The client stopped sending its request for longer than the read timeout."""
+
+    status_code = 408
+    reason = "read_timeout"
+    # The rest of a stalled request may still arrive: only a new connection starts cleanly.
+    headers = MappingProxyType({"Connection": "close"})
+
+
+class ClientClosedRequest(ServiceError):
+    """The client went away before its request was read: nginx's 499, not an error of ours."""
+
+    status_code = 499
+    reason = "client_closed_request"
+
+
+def body_stalled_message(received: int) -> str:
+    return (
+        f"the request body stalled for longer than the read timeout after {received} bytes; "
+        "send the whole body without pausing"
+    )
 
 
 def error_body(message: str) -> bytes:
@@ -43,7 +67,7 @@ def count_rejection(app: ASGIApp, reason: str) -> None:
 def render_service_error(request: Request, error: ServiceError) -> Response:
     """Count the refusal under its reason and answer with its status and message."""
     count_rejection(request.app, error.reason)
-    return error_response(error.status_code, error.message)
+    return error_response(error.status_code, error.message, error.headers or None)
 
 
 async def _render_service_error(request: Request, error: Exception) -> Response:
@@ -81,3 +105,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _render_http_error)
     app.add_exception_handler(RequestValidationError, _render_validation_error)
     app.add_exception_handler(Exception, _render_unexpected_error)
+
+
+def header_pairs(error: ServiceError) -> list[tuple[bytes, bytes]] | None:
+    """The headers an error carries, as ASGI pairs (None when it carries none)."""
+    if not error.headers:
+        return None
+    return [(name.lower().encode(), value.encode()) for name, value in error.headers.items()]

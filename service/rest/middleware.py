@@ -1,19 +1,36 @@
-"""Pure ASGI middleware (no per-request task hop): the body size limit and request observation."""
+"""Pure ASGI middleware (no per-request task hop): the request body guard, request observation."""
 
 import logging
+import re
 import time
+from collections.abc import Callable
 
+from fastapi import FastAPI
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.inference.errors import PayloadTooLarge
 from service.inference.metrics import Metrics
-from service.rest.errors import count_rejection, error_body
+from service.rest.errors import (
+    ClientClosedRequest,
+    RequestTimeout,
+    body_stalled_message,
+    count_rejection,
+    error_body,
+)
+from service.rest.protocol import READ_STALL
 
 access_logger = logging.getLogger("service.access")
 
 
-class BodySizeLimit:
-    """Refuse a body over ``max_bytes`` from its Content-Length, or while it is being read."""
+class RequestBodyGuard:
+    """The request body as the client sends it, refused in the ways a body can go wrong.
+
+    Over ``max_bytes`` (from its Content-Length, or while it is read): 413. The client gone
+    before the body's end: ``ClientClosedRequest``, a 499 that is logged and counted, never a
+    traceback. Stalled past the read timeout (``ReadTimeoutProtocol`` flags it): 408. One
+    ``receive`` wrapper does all three, so a request pays for one.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         if max_bytes < 1:
@@ -29,17 +46,27 @@ class BodySizeLimit:
         if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, send, f"the request body is {declared} bytes")
             return
+        extensions = scope.get("extensions")
+        connection = extensions.get(READ_STALL) if extensions else None
         received = 0
+        complete = False
 
-        async def limited_receive() -> Message:
-            nonlocal received
+        async def guarded_receive() -> Message:
+            nonlocal received, complete
             message = await receive()
+            if message["type"] == "http.disconnect":
+                if not complete:
+                    raise ClientClosedRequest(f"the client went away after {received} bytes")
+                return message
             received += len(message.get("body", b""))
+            if connection is not None and connection.read_stalled:
+                raise RequestTimeout(body_stalled_message(received))
             if received > self.max_bytes:
                 raise PayloadTooLarge(self._message("the request body exceeds"), "body_too_large")
+            complete = not message.get("more_body", False)
             return message
 
-        await self.app(scope, limited_receive, send)
+        await self.app(scope, guarded_receive, send)
 
     def _message(self, what: str) -> str:
         return f"{what}; at most {self.max_bytes} bytes are allowed"
@@ -96,3 +123,31 @@ class RequestObserver:
             access_logger.info(
                 "%s %s %d %.2fms", scope["method"], scope["path"], status, seconds * 1000.0
             )
+
+
+def refusal_recorder(
+    app: FastAPI, metrics: Metrics, access_log: bool
+) -> Callable[[Scope | None, int, str, float], None]:
+    """Count and log, as ``RequestObserver`` would, a request the server refused or lost before
+    the app had it (``ConnectionPolicy.record_refusal``), under the route it was for."""
+    templates: list[tuple[re.Pattern[str], str, frozenset[str]]] = []
+
+    def route_template(method: str, path: str) -> str:
+        if not templates:  # the documented routes, compiled on the first refusal
+            for template, operations in app.openapi()["paths"].items():
+                methods = frozenset(name.upper() for name in operations)
+                templates.append((compile_path(template)[0], template, methods))
+        for pattern, template, methods in templates:
+            if method in methods and pattern.match(path):
+                return template
+        return "unmatched"
+
+    def record(scope: Scope | None, status: int, reason: str, seconds: float) -> None:
+        method, path = ("-", "-") if scope is None else (scope["method"], scope["path"])
+        template = "unmatched" if scope is None else route_template(method, path)
+        metrics.observe_request(template, method, status, seconds)
+        metrics.rejected_inputs.labels(reason).inc()
+        if access_log:
+            access_logger.info("%s %s %d %.2fms", method, path, status, seconds * 1000.0)
+
+    return record

@@ -18,7 +18,12 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.inference.errors import ServiceError
-from service.rest.errors import UNEXPECTED_ERROR_MESSAGE, count_rejection, error_body
+from service.rest.errors import (
+    UNEXPECTED_ERROR_MESSAGE,
+    count_rejection,
+    error_body,
+    header_pairs,
+)
 
 logger = logging.getLogger("service.errors")
 
@@ -110,7 +115,8 @@ def serve(answer: Answer) -> RawHandler:
             response = await answer(scope, receive)
         except ServiceError as error:
             count_rejection(scope["app"], error.reason)
-            await send_body(send, error.status_code, error_body(error.message))
+            body = error_body(error.message)
+            await send_body(send, error.status_code, body, headers=header_pairs(error))
         except Exception:
             logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
             await send_body(send, 500, error_body(UNEXPECTED_ERROR_MESSAGE))

@@ -72,6 +72,8 @@ def serve(
         "log_level": settings.log_level,
         "log_config": log_config,
         "access_log": False,
+        # uvicorn's httptools protocol with the read timeout it lacks.
+        "http": "service.rest.protocol:ReadTimeoutProtocol",
     }
     if settings.workers == 1:
         uvicorn.run(create_app(settings, classifier=classifier), **options)
