@@ -23,6 +23,7 @@ from fastapi import FastAPI
 
 from benchmarks.common import (
     conditions,
+    one_digit_infer_request,
     one_digit_request,
     parser_for,
     print_table,
@@ -31,9 +32,13 @@ from benchmarks.common import (
 )
 from benchmarks.variants import VARIANTS, Variant, patched
 from service.rest.app import create_app
-from service.rest.server import logging_config
+from service.rest.server import configure_logging
 from service.settings import Settings
 
+ROUTES = {
+    "predict": ("/predict", one_digit_request),
+    "infer": ("/v2/models/mnist_mlp/infer", one_digit_infer_request),
+}
 IN_APP_LEVERS = (
     "access log unbatched",
     "no metrics",
@@ -61,6 +66,9 @@ def _parse(argv: list[str] | None):
     parser.add_argument("--rounds", type=int, default=7, help="rounds; each app's best counts")
     parser.add_argument(
         "--no-levers", action="store_true", help="only the floor, the reference and shipped"
+    )
+    parser.add_argument(
+        "--route", choices=sorted(ROUTES), default="predict", help="the request to send"
     )
     return parser.parse_args(argv)
 
@@ -101,15 +109,15 @@ async def _start(subject: Subject) -> None:
     subject.state = state
 
 
-def _request(body: bytes, content_type: str) -> tuple[dict, Callable]:
+def _request(body: bytes, content_type: str, path: str = "/predict") -> tuple[dict, Callable]:
     scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": "/predict",
-        "raw_path": b"/predict",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
         "headers": [
@@ -146,7 +154,7 @@ async def _cpu_per_request(subject: Subject, scope: dict, receive, requests: int
 
 async def measure(subjects: list[Subject], body: tuple[bytes, str], arguments) -> dict[str, float]:
     """Best CPU seconds per request of each subject over interleaved rounds."""
-    scope, receive = _request(*body)
+    scope, receive = _request(*body, ROUTES[arguments.route][0])
     for subject in subjects:
         await _start(subject)
         await _cpu_per_request(subject, scope, receive, 100)
@@ -167,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.enter_context(
             contextlib.redirect_stderr(stack.enter_context((workdir / "log").open("w")))
         )
-        logging.config.dictConfig(logging_config("info"))
-        body = one_digit_request()
+        configure_logging("info")
+        body = ROUTES[arguments.route][1]()
         levers = () if arguments.no_levers else IN_APP_LEVERS
         best = uvloop.run(measure(_subjects(model, levers), body, arguments))
         logging.shutdown()
@@ -185,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(f"Conditions: {conditions(model)}; {arguments.requests} requests x {arguments.rounds}")
     print_table(
-        "POST /predict in-process (ASGI, no network): CPU per request",
+        f"POST {ROUTES[arguments.route][0]} in-process (ASGI, no network): CPU per request",
         ["app", "CPU µs/request", "vs shipped", "vs reference", "vs floor"],
         rows,
     )

@@ -4,6 +4,7 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,15 @@ class Classifier:
     @property
     def output_name(self) -> str:
         return self.card.outputs[0].name
+
+    @cached_property
+    def label_array(self) -> np.ndarray:
+        """The card's labels, indexable by class number."""
+        return np.asarray(self.card.labels)
+
+    def digits(self, probabilities: np.ndarray) -> list[str]:
+        """The label of the most probable class of each row."""
+        return self.label_array[probabilities.argmax(axis=1)].tolist()
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """One vectorised call for the whole batch; the graph itself divides by 255."""

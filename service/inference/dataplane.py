@@ -115,9 +115,7 @@ class DataPlane:
         # The probabilities always run, in the same call, so that the metrics count every one.
         names = list(dict.fromkeys([classifier.output_name, *(out.spec.name for out in outputs)]))
         arrays = dict(zip(names, classifier.run(names, images), strict=True))
-        labels = np.asarray(classifier.card.labels)
-        probabilities = arrays[classifier.output_name]
-        self.metrics.observe_inference(labels[probabilities.argmax(axis=1)].tolist())
+        self.metrics.observe_inference(classifier.digits(arrays[classifier.output_name]))
         results = [(output, arrays[output.spec.name]) for output in outputs]
         card = classifier.card
         return InferenceResult(card.name, card.version, request.id, results)
@@ -172,7 +170,7 @@ def _decode_all(uploads: list[Upload], invert: InvertMode, limits: ImageLimits) 
                 raise
             name = upload.filename or f"image {position + 1}"
             raise type(error)(f"{name}: {error.message}", error.reason) from None
-    return np.stack(arrays)
+    return arrays[0][np.newaxis] if len(arrays) == 1 else np.stack(arrays)
 
 
 def _predictions(

@@ -29,6 +29,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._digit_series: dict[str, Counter] = {}
         self.requests = Counter(
             "mnist_http_requests",
             "HTTP requests served, by route template, method and status.",
@@ -72,8 +74,21 @@ class Metrics:
         )
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.request_latency.labels(route).observe(seconds)
+        """Count and time one HTTP request; its labelled series are looked up once, then kept.
+
+        ``labels()`` validates and locks on every call (~1.5 µs each); the children it returns
+        are the same objects every time, so a dict of them costs a lookup instead.
+        """
+        key = (route, method, status)
+        series = self._request_series.get(key)
+        if series is None:
+            series = (
+                self.requests.labels(route, method, str(status)),
+                self.request_latency.labels(route),
+            )
+            self._request_series[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def observe_grpc_call(self, method: str, code: str, seconds: float) -> None:
         self.grpc_requests.labels(method, code).inc()
@@ -82,8 +97,12 @@ class Metrics:
     def observe_inference(self, digits: list[str]) -> None:
         """Count one model call and the digit each of its images got, one ``inc`` per digit."""
         self.batch_sizes.observe(len(digits))
-        for digit, count in collections.Counter(digits).items():
-            self.predictions.labels(digit).inc(count)
+        counts = {digits[0]: 1} if len(digits) == 1 else collections.Counter(digits)
+        for digit, count in counts.items():
+            series = self._digit_series.get(digit)
+            if series is None:
+                series = self._digit_series[digit] = self.predictions.labels(digit)
+            series.inc(count)
 
     def exposition(self) -> bytes:
         """The text format of this process's metrics, or of every worker's in multiprocess mode."""

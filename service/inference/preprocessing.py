@@ -29,6 +29,8 @@ FORMAT_SIGNATURES: tuple[tuple[str, tuple[bytes, ...]], ...] = (
     ("TIFF", (b"II*\x00", b"MM\x00*")),
 )
 SUPPORTED_FORMATS = "PNG, JPEG, GIF, BMP, TIFF or WebP"
+# Where Pillow's ``getexif`` looks for an orientation (besides a TIFF's own tags).
+ORIENTATION_SOURCES = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
 
 # The header check in ``open_image`` replaces Pillow's process-wide guard: it runs at the same
 # point (after the header, before any pixel), follows the settings, and names the size.
@@ -61,9 +63,19 @@ def open_image(data: bytes, limits: ImageLimits) -> Image.Image:
     try:
         image.seek(0)
         image.load()
+        if not _may_carry_orientation(image):
+            return image
         return ImageOps.exif_transpose(image) or image
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise _corrupt(image_format, error) from None
+
+
+def _may_carry_orientation(image: Image.Image) -> bool:
+    """Whether Pillow could find an EXIF orientation: every place ``getexif`` reads one from.
+
+    Without any, ``exif_transpose`` finds none and only copies the image (~10 µs a request).
+    """
+    return hasattr(image, "tag_v2") or any(key in image.info for key in ORIENTATION_SOURCES)
 
 
 def _check_size(size: tuple[int, int], limits: ImageLimits) -> None:
@@ -118,7 +130,9 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
         return _rescale_wide(np.asarray(image, dtype=np.float64))
     has_alpha = image.mode in ("LA", "RGBA", "PA") or "transparency" in image.info
     if not has_alpha:
-        return np.asarray(_convert(image, "L"), dtype=np.uint8)
+        # An "L" image is already luminance: converting it would only copy it.
+        gray = image if image.mode == "L" else _convert(image, "L")
+        return np.asarray(gray, dtype=np.uint8)
     # float32 and in-place blending: at the pixel limit, float64 temporaries took over 1 GB.
     with_alpha = np.asarray(_convert(image, "LA"))
     luminance = with_alpha[..., 0].astype(np.float32)
@@ -167,8 +181,17 @@ def apply_polarity(pixels: np.ndarray, invert: InvertMode) -> np.ndarray:
 
 
 def _border_is_light(pixels: np.ndarray) -> bool:
+    """Whether the border's median is over 127, decided by counting rather than sorting.
+
+    More than half the values over 127 puts the median over it, fewer puts it at or under;
+    at exactly half it is the mean of the two middle values (``np.median`` took ~15 µs).
+    """
     border = np.concatenate((pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]))
-    return float(np.median(border)) > 127.0
+    light = border > 127
+    twice_light = 2 * int(np.count_nonzero(light))
+    if twice_light != border.size:
+        return twice_light > border.size
+    return int(border[light].min()) + int(border[~light].max()) > 254
 
 
 def to_mnist_layout(pixels: np.ndarray) -> np.ndarray:

@@ -1,17 +1,15 @@
 """The images of a /predict request: multipart ``file``/``files`` parts, or one raw image body."""
 
-from python_multipart.multipart import parse_options_header
-
 from service.inference.errors import BadRequest, UnsupportedMediaType
 from service.inference.limits import Upload
-from service.rest.multipart import parse_multipart
+from service.rest.multipart import parse_multipart, parse_options
 
 FILE_FIELDS = ("file", "files")
 
 
 def uploads_from_body(content_type: str | None, body: bytes) -> list[Upload]:
     """The request's images; the dataplane checks their count and sizes."""
-    media_type, options = parse_options_header(content_type or "")
+    media_type, options = parse_options(content_type or "")
     media_type_text = media_type.decode("latin-1").lower()
     if media_type_text == "multipart/form-data":
         uploads = _uploads_from_form(body, options)

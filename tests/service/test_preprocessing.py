@@ -2,11 +2,14 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from service.inference.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from service.inference.limits import ImageLimits
-from service.inference.preprocessing import image_to_array
+from service.inference.preprocessing import _border_is_light, image_to_array
 from tests.support.images import drawn_seven, encode, mnist_like, png_header_claiming
 
 LIMITS = ImageLimits(max_pixels=25_000_000, max_side=10_000)
@@ -172,3 +175,27 @@ def test_large_images_are_reduced_before_processing_and_read_the_same(mode: str)
     image_format = "TIFF" if mode in ("CMYK", "I;16") else "PNG"
     data = encode(large_seven_in(mode), image_format)
     assert overlap(image_to_array(data, "auto", LIMITS), reference_seven()) > 0.85
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    arrays(
+        np.uint8,
+        st.tuples(st.integers(1, 9), st.integers(1, 9)),
+        elements=st.sampled_from([0, 1, 126, 127, 128, 129, 200, 255]),
+    )
+)
+def test_the_border_check_is_the_median_of_the_border(pixels: np.ndarray) -> None:
+    """Counting decides exactly what the median of the border pixels over 127 decides."""
+    border = np.concatenate((pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]))
+    assert _border_is_light(pixels) == (float(np.median(border)) > 127.0)
+
+
+@pytest.mark.parametrize("image_format", ["PNG", "WEBP", "TIFF"])
+def test_exif_orientation_is_applied_in_every_format_that_carries_it(image_format: str) -> None:
+    """The orientation is looked for wherever Pillow reads one, not in JPEG alone."""
+    stored = drawn_seven().transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(stored, image_format, exif=exif.tobytes())
+    assert overlap(image_to_array(data, "auto", LIMITS), reference_seven()) > 0.8
