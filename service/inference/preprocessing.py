@@ -1,7 +1,8 @@
 """Any uploaded image to the 28x28 uint8 array MNIST digits are: light ink on black, centred.
 
-A 28x28 image is kept pixel for pixel (only its polarity may flip); any other size goes through
-MNIST's own recipe: crop to the ink, scale the longer side to 20 px, centre by mass in 28x28.
+A 28x28 image on black is kept pixel for pixel (only its polarity may flip, and a grey or unevenly
+lit background is flattened); any other size goes through MNIST's own recipe: crop to the ink,
+scale the longer side to 20 px, centre by mass in 28x28.
 """
 
 import io
@@ -194,6 +195,43 @@ def _border_is_light(pixels: np.ndarray) -> bool:
     return int(border[light].min()) + int(border[~light].max()) > 254
 
 
+def remove_background(pixels: np.ndarray) -> np.ndarray:
+    """Flatten a grey or unevenly lit background (a plane fitted to the border) to black.
+
+    Dark ink on paper lit from one side keeps a ramp after inversion, which the model reads as
+    ink. A black background (every MNIST digit) is left pixel for pixel, and so is a light one
+    (polarity forced off): only a background between the two is subtracted, then the ink is
+    stretched back to 255.
+    """
+    plane = _border_plane(pixels)
+    if float(plane.max()) < MIN_CONTRAST or float(plane.mean()) > 127.0:
+        return pixels
+    flattened = np.clip(pixels.astype(np.float32) - plane, 0.0, None)
+    peak = float(flattened.max())
+    if peak < MIN_CONTRAST:
+        return np.zeros_like(pixels)
+    return np.rint(flattened * (255.0 / peak)).astype(np.uint8)
+
+
+def _border_plane(pixels: np.ndarray) -> np.ndarray:
+    """Least-squares plane a + b*row + c*column through the border pixels, over the image."""
+    height, width = pixels.shape
+    rows, columns = np.mgrid[0:height, 0:width]
+    border = np.zeros((height, width), dtype=bool)
+    border[[0, -1], :] = True
+    border[:, [0, -1]] = True
+    design = np.stack([np.ones(int(border.sum())), rows[border], columns[border]], axis=1).astype(
+        np.float64
+    )
+    coefficients, *_ = np.linalg.lstsq(design, pixels[border].astype(np.float64), rcond=None)
+    return (coefficients[0] + coefficients[1] * rows + coefficients[2] * columns).astype(np.float32)
+
+
+def to_model_input(pixels: np.ndarray, invert: InvertMode) -> np.ndarray:
+    """Greyscale pixels of any size to the model's 28x28: polarity, background, layout."""
+    return to_mnist_layout(remove_background(apply_polarity(pixels, invert)))
+
+
 def to_mnist_layout(pixels: np.ndarray) -> np.ndarray:
     """Crop to the ink, fit the longer side to 20 px, centre by mass in 28x28 (MNIST's recipe)."""
     if pixels.shape == (MNIST_SIDE, MNIST_SIDE):
@@ -240,4 +278,4 @@ def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
 def image_to_array(data: bytes, invert: InvertMode, limits: ImageLimits) -> np.ndarray:
     """Uploaded bytes to the model's input: uint8 [28, 28], light digit on black."""
     pixels = to_grayscale(shrink_to_working_size(open_image(data, limits)))
-    return to_mnist_layout(apply_polarity(pixels, invert))
+    return to_model_input(pixels, invert)

@@ -41,6 +41,34 @@ def test_auto_inverts_a_light_background_and_forced_modes_obey() -> None:
     assert np.array_equal(image_to_array(dark, "true", LIMITS), 255 - pixels)
 
 
+def test_unevenly_lit_paper_is_flattened_to_black() -> None:
+    pixels = mnist_like()
+    rows, columns = np.mgrid[0:28, 0:28]
+    paper = 140.0 + 110.0 * (rows + columns) / 54.0
+    ink = pixels / 255.0
+    photo = np.rint(paper * (1 - ink) + 20.0 * ink).astype(np.uint8)
+
+    result = image_to_array(encode(Image.fromarray(photo), "PNG"), "auto", LIMITS)
+
+    background = result[pixels == 0]
+    assert background.max() <= 8
+    assert result.max() == 255
+    assert overlap(result, pixels) >= 0.9
+
+
+def test_grey_background_is_subtracted_but_black_and_forced_light_ones_are_kept() -> None:
+    pixels = mnist_like()
+    grey = np.maximum(pixels, 60).astype(np.uint8)
+
+    result = image_to_array(encode(Image.fromarray(grey), "PNG"), "auto", LIMITS)
+
+    assert result[pixels == 0].max() == 0
+    assert np.all(result[pixels >= 128] > 64)
+    assert result.max() == 255
+    light = encode(Image.fromarray(255 - pixels), "PNG")
+    assert np.array_equal(image_to_array(light, "false", LIMITS), 255 - pixels)
+
+
 def test_large_image_is_cropped_scaled_to_20_pixels_and_centred_by_mass() -> None:
     result = reference_seven()
     assert result.shape == (28, 28) and result.dtype == np.uint8
