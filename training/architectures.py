@@ -1,13 +1,15 @@
 """The notebook's three MLPs as plain data, so tests and the report read them without TensorFlow.
 
-The notebook's initialiser lines are cut after ``stddev=0``; its sister notebooks use 0.039 on the
-first Dense layer and 0.55 on the later hidden ones, which is what makes its models 1 and 2 weak.
+The notebook's initialiser lines are cut after ``stddev=0``. Two readings exist: its sister
+notebooks use 0.039 on the first Dense layer and 0.55 on the later hidden ones (the default here),
+or 0.55 on every hidden layer. ``with_reading`` builds the second; the study in ``training.study``
+trains both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 DENSE = "dense"
 DROPOUT = "dropout"
@@ -120,6 +122,32 @@ ARCHITECTURES: dict[str, Architecture] = {
         notebook=NotebookFigures(train_accuracy=0.98, test_accuracy=0.9815),
     ),
 }
+
+
+NARROW_FIRST = "narrow-first"
+WIDE_EVERYWHERE = "wide-everywhere"
+INITIALISER_READINGS = {
+    NARROW_FIRST: "RandomNormal(0, 0.039) on the first hidden layer, (0, 0.55) on the others",
+    WIDE_EVERYWHERE: "RandomNormal(0, 0.55) on every hidden layer",
+}
+
+
+def with_reading(architecture: Architecture, reading: str) -> Architecture:
+    """The architecture under one reading of the truncated initialiser lines.
+
+    Only models whose hidden layers start RandomNormal(0, 0.039) change: under
+    ``wide-everywhere`` that first layer gets 0.55 too. Layers and parameter counts stay.
+    """
+    if reading not in INITIALISER_READINGS:
+        known = ", ".join(INITIALISER_READINGS)
+        raise ValueError(f"unknown initialiser reading {reading!r}; choose from {known}")
+    if reading == NARROW_FIRST:
+        return architecture
+    layers = tuple(
+        replace(layer, initializer=WIDE_NORMAL) if layer.initializer == NARROW_NORMAL else layer
+        for layer in architecture.layers
+    )
+    return replace(architecture, layers=layers)
 
 
 def get_architecture(name: str) -> Architecture:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from training.architectures import BATCH_NORMALIZATION, DENSE, DROPOUT, Architecture, Layer
+from training.losses import KERAS2_EPSILON, KERAS3_LOSS, LOSSES
 from training.splits import FLAT_SIZE
 
 OPTIMIZER = "adam"
@@ -12,15 +15,37 @@ LOSS = "categorical_crossentropy"
 METRICS = ("accuracy",)
 
 
-def build_model(architecture: Architecture) -> keras.Sequential:
-    """A compiled Sequential model (Adam with Keras defaults, cross-entropy, accuracy)."""
+@keras.saving.register_keras_serializable(package="mnist_mlp")
+def keras2_clipped_crossentropy(targets: Any, probabilities: Any) -> Any:
+    """Keras 2's ``categorical_crossentropy(from_logits=False)``: renormalise, clip, log.
+
+    Keras 3 finds the logits behind a softmax output and computes the loss from them, so it
+    never saturates; this is the older arithmetic, whose clip has zero gradient.
+    """
+    probabilities = probabilities / keras.ops.sum(probabilities, axis=-1, keepdims=True)
+    clipped = keras.ops.clip(probabilities, KERAS2_EPSILON, 1.0 - KERAS2_EPSILON)
+    return -keras.ops.sum(targets * keras.ops.log(clipped), axis=-1)
+
+
+def build_model(
+    architecture: Architecture,
+    loss: str = KERAS3_LOSS,
+    optimizer: keras.optimizers.Optimizer | str = OPTIMIZER,
+) -> keras.Sequential:
+    """A compiled Sequential model (default: Adam with Keras defaults, cross-entropy, accuracy)."""
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
     model = keras.Sequential(name=architecture.name)
     model.add(keras.Input(shape=(FLAT_SIZE,), name="pixels"))
     counts = {DENSE: 0, DROPOUT: 0, BATCH_NORMALIZATION: 0}
     for layer in architecture.layers:
         counts[layer.kind] += 1
         model.add(_keras_layer(layer, f"{layer.kind}_{counts[layer.kind]}"))
-    model.compile(optimizer=OPTIMIZER, loss=LOSS, metrics=list(METRICS))
+    model.compile(
+        optimizer=optimizer,
+        loss=LOSS if loss == KERAS3_LOSS else keras2_clipped_crossentropy,
+        metrics=list(METRICS),
+    )
     return model
 
 

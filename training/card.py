@@ -5,19 +5,27 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
+
+from training.assessment import Robustness, confusion_matrix, per_class_accuracy
 from training.builder import LOSS, OPTIMIZER
 from training.data import CLASS_COUNT
 from training.export import OPSET, PARITY_TOLERANCE, PIXEL_SCALE, Exported, signature
-from training.fit import Candidate, Settings
+from training.fit import ROBUST_RECIPE, Candidate, Settings
 from training.plots import loss_plot_name, weights_plot_name
 from training.report import candidate_row
+from training.robust import SELECTION_RULE, augmentation_summary
 
 MODEL_NAME = "mnist_mlp"
-MODEL_VERSION = "1"
+NOTEBOOK_SELECTION_RULE = (
+    "each model keeps the weights of its epoch with the best validation accuracy; "
+    "the model with the best validation accuracy is exported"
+)
 LIBRARIES = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy")
 TRAIN_ACCURACY_MEANING = (
     "accuracy on the training split (without the validation images), evaluated after training "
@@ -33,6 +41,10 @@ class RunFacts:
     split: dict[str, object]
     data_source: str
     exported: Exported
+    robustness: Robustness | None = None
+    test_images: np.ndarray | None = None
+    test_labels: np.ndarray | None = None
+    created: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
 
 
 def sha256_hex(content: bytes) -> str:
@@ -40,12 +52,22 @@ def sha256_hex(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
+def model_version(created: datetime, sha256: str) -> str:
+    """``20261201-939ffaf7``: the day it was made and its content, so a retrained model differs.
+
+    URL-safe and opaque to clients; the same weights exported on the same day keep it.
+    """
+    return f"{created:%Y%m%d}-{sha256[:8]}"
+
+
 def machine_card(candidates: list[Candidate], winner: Candidate, facts: RunFacts) -> dict:
     """The JSON card: identity, signature, normalisation, provenance, metrics and all candidates."""
+    sha256 = sha256_hex(facts.exported.onnx_bytes)
     return {
         "name": MODEL_NAME,
-        "version": MODEL_VERSION,
-        "sha256": sha256_hex(facts.exported.onnx_bytes),
+        "version": model_version(facts.created, sha256),
+        "created": facts.created.isoformat().replace("+00:00", "Z"),
+        "sha256": sha256,
         "architecture": winner.name,
         "description": "MLP classifying a 28x28 MNIST-style digit (light on dark) into 0-9.",
         **signature(facts.exported.onnx_bytes),
@@ -59,6 +81,7 @@ def machine_card(candidates: list[Candidate], winner: Candidate, facts: RunFacts
             "validation_accuracy": winner.validation.accuracy,
             "test_accuracy": winner.test.accuracy,
             "test_loss": winner.test.loss,
+            **_test_details(winner, facts),
         },
         "parity": {
             "images": facts.exported.images_checked,
@@ -70,6 +93,31 @@ def machine_card(candidates: list[Candidate], winner: Candidate, facts: RunFacts
             {**candidate_row(candidate), "selected": candidate is winner}
             for candidate in candidates
         ],
+        **_robustness_section(facts),
+    }
+
+
+def _test_details(winner: Candidate, facts: RunFacts) -> dict[str, object]:
+    """Per-digit accuracy and the confusion matrix on the test set, when the labels are known."""
+    if facts.test_labels is None:
+        return {}
+    return {
+        "per_class_test_accuracy": per_class_accuracy(winner, facts.test_labels),
+        "test_confusion_matrix": confusion_matrix(winner, facts.test_labels),
+    }
+
+
+def _robustness_section(facts: RunFacts) -> dict[str, object]:
+    """A robust run's validation scores (what chose) and test suite (what users get)."""
+    if facts.robustness is None:
+        return {}
+    return {
+        "robustness": {
+            "validation": facts.robustness.validation,
+            "test_suite": facts.robustness.test,
+            "test_images": facts.robustness.test_images,
+            "suite_command": "python -m training.robustness MODEL.onnx",
+        }
     }
 
 
@@ -78,11 +126,15 @@ def _training_section(facts: RunFacts) -> dict[str, object]:
     return {
         **asdict(facts.settings),
         "optimizer": f"{OPTIMIZER} (Keras defaults)",
-        "loss": LOSS,
+        "loss": LOSS if facts.settings.loss == "keras3" else facts.settings.loss,
         "split": facts.split,
         "selection": (
-            "each model keeps the weights of its epoch with the best validation accuracy; "
-            "the model with the best validation accuracy is exported"
+            SELECTION_RULE if facts.settings.recipe == ROBUST_RECIPE else NOTEBOOK_SELECTION_RULE
+        ),
+        **(
+            {"robust_recipe": augmentation_summary()}
+            if facts.settings.recipe == ROBUST_RECIPE
+            else {}
         ),
         "train_accuracy_means": TRAIN_ACCURACY_MEANING,
         "data_source": facts.data_source,

@@ -13,9 +13,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from training.architectures import ARCHITECTURES
+from training.architectures import ARCHITECTURES, INITIALISER_READINGS, NARROW_FIRST
 from training.data import load_mnist
 from training.errors import TrainingError
+from training.losses import KERAS3_LOSS, LOSSES
+from training.quiet import without_native_logs
 from training.splits import MINIMUM_LIMIT
 
 if TYPE_CHECKING:
@@ -25,6 +27,9 @@ PROGRAM = "mnist-mlp-train"
 DEFAULT_OUTPUT_DIR = "models"
 DEFAULT_WORK_DIR = "work"
 DEFAULT_EPOCHS = 20
+DEFAULT_ROBUST_EPOCHS = 60
+DEFAULT_ROBUST_MODELS = ("model_3",)
+RECIPES = ("notebook", "robust")
 DEFAULT_BATCH_SIZE = 128
 DEFAULT_SEED = 42
 USAGE_ERROR = 2
@@ -63,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_location_arguments(parser)
     _add_training_arguments(parser)
+    _add_recipe_arguments(parser)
     return parser
 
 
@@ -85,6 +91,46 @@ def _add_location_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=Path(DEFAULT_WORK_DIR),
         help="where trained .keras models go (not committed)",
+    )
+
+
+def _add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which recipe, and the notebook study's switches (loss, initialiser reading)."""
+    parser.add_argument(
+        "--recipe",
+        choices=RECIPES,
+        default="notebook",
+        help="notebook: the three models exactly as the notebook trains them, the best on "
+        "validation exported; robust: those three, then --robust-models on augmented images "
+        "with a decaying learning rate, the best on clean + robustness validation exported",
+    )
+    parser.add_argument(
+        "--robust-models",
+        nargs="+",
+        choices=list(ARCHITECTURES),
+        default=list(DEFAULT_ROBUST_MODELS),
+        metavar="MODEL",
+        help="architectures the robust recipe trains",
+    )
+    parser.add_argument(
+        "--robust-epochs",
+        type=at_least(1),
+        default=DEFAULT_ROBUST_EPOCHS,
+        help="epochs of each robust-recipe model",
+    )
+    parser.add_argument(
+        "--loss",
+        choices=list(LOSSES),
+        default=KERAS3_LOSS,
+        help="keras3: Keras 3's cross-entropy; keras2-clipped: Keras 2's, which clipped "
+        "probabilities to [1e-7, 1 - 1e-7] (the notebook's)",
+    )
+    parser.add_argument(
+        "--init-reading",
+        choices=list(INITIALISER_READINGS),
+        default=NARROW_FIRST,
+        help="reading of the notebook's truncated initialiser lines for models 1 and 2: "
+        + "; ".join(f"{name}: {text}" for name, text in INITIALISER_READINGS.items()),
     )
 
 
@@ -114,7 +160,8 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
         "--limit",
         type=at_least(MINIMUM_LIMIT),
         default=None,
-        help="use only the first N training images (quick runs)",
+        help=f"use only the first N training images, N at least {MINIMUM_LIMIT} (quick runs; "
+        "the robustness suite then uses the first N test images)",
     )
     parser.add_argument(
         "--export-only",
@@ -126,7 +173,12 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run everything; returns the exit status (0, 1 for a failed run, 2 for bad arguments)."""
     arguments = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with without_native_logs():
+        return _run(arguments)
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    """Load, train or reload, export and report; errors become one line on stderr."""
     try:
         mnist = load_mnist(arguments.data_dir)
         from training.pipeline import Request, Settings, run
@@ -134,7 +186,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         request = Request(
             model_names=tuple(dict.fromkeys(arguments.models)),
             settings=Settings(
-                arguments.epochs, arguments.batch_size, arguments.seed, arguments.limit
+                arguments.epochs,
+                arguments.batch_size,
+                arguments.seed,
+                arguments.limit,
+                recipe=arguments.recipe,
+                robust_epochs=arguments.robust_epochs if arguments.recipe == "robust" else 0,
+                robust_models=tuple(dict.fromkeys(arguments.robust_models))
+                if arguments.recipe == "robust"
+                else (),
+                loss=arguments.loss,
+                init_reading=arguments.init_reading,
             ),
             output_dir=arguments.output_dir,
             work_dir=arguments.work_dir,

@@ -7,6 +7,7 @@ as a run of all three.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -16,11 +17,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from training.architectures import Architecture
+from training.architectures import NARROW_FIRST, Architecture
 from training.builder import build_model
+from training.losses import KERAS3_LOSS
 from training.splits import Split, Splits
 
 PREDICTION_BATCH_SIZE = 1000
+NOTEBOOK_RECIPE = "notebook"
+ROBUST_RECIPE = "robust"
+# Each model and each study run is a new tf.function; TensorFlow's retracing notice is noise here.
+tf.get_logger().setLevel(logging.ERROR)
 KERAS_EPSILON = 1e-7
 
 
@@ -32,6 +38,11 @@ class Settings:
     batch_size: int
     seed: int
     limit: int | None
+    recipe: str = NOTEBOOK_RECIPE
+    robust_epochs: int = 0
+    robust_models: tuple[str, ...] = ()
+    loss: str = KERAS3_LOSS
+    init_reading: str = NARROW_FIRST
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,13 @@ class Trained:
     initial_validation: Scores
     train_seconds: float
     kept_epoch: int
+    recipe: str = NOTEBOOK_RECIPE
+
+    @property
+    def label(self) -> str:
+        """The candidate's name: ``model_3`` (notebook recipe) or ``model_3-robust``."""
+        name = self.architecture.name
+        return name if self.recipe == NOTEBOOK_RECIPE else f"{name}-{self.recipe}"
 
 
 class KeepBestValidationEpoch(keras.callbacks.Callback):
@@ -93,8 +111,8 @@ class Candidate:
 
     @property
     def name(self) -> str:
-        """The architecture's name, e.g. model_3."""
-        return self.trained.architecture.name
+        """The candidate's name, e.g. model_3 or model_3-robust."""
+        return self.trained.label
 
 
 def enable_determinism() -> None:
@@ -102,13 +120,20 @@ def enable_determinism() -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def train(architecture: Architecture, splits: Splits, settings: Settings) -> Trained:
+def progress_verbosity() -> int:
+    """Keras' progress bar on a terminal; one line per epoch when the output goes to a log."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def train(
+    architecture: Architecture, splits: Splits, settings: Settings, keep_best_epoch: bool = True
+) -> Trained:
     """Seed, build and fit as the notebook does, validating on the held-out training images.
 
-    Keras' progress bar on a terminal; one line per epoch when the output goes to a log.
+    With ``keep_best_epoch`` off the model keeps its last epoch, as the notebook's did.
     """
     keras.utils.set_random_seed(settings.seed)
-    model = build_model(architecture)
+    model = build_model(architecture, loss=settings.loss)
     initial_validation, _ = score(model, splits.validation)
     keep_best = KeepBestValidationEpoch()
     started = time.perf_counter()
@@ -118,8 +143,8 @@ def train(architecture: Architecture, splits: Splits, settings: Settings) -> Tra
         batch_size=settings.batch_size,
         epochs=settings.epochs,
         validation_data=(splits.validation.inputs, splits.validation.targets),
-        verbose=1 if sys.stdout.isatty() else 2,
-        callbacks=[keep_best],
+        verbose=progress_verbosity(),
+        callbacks=[keep_best] if keep_best_epoch else [],
     )
     train_seconds = time.perf_counter() - started
     return Trained(
@@ -130,7 +155,7 @@ def train(architecture: Architecture, splits: Splits, settings: Settings) -> Tra
         },
         initial_validation=initial_validation,
         train_seconds=train_seconds,
-        kept_epoch=keep_best.best_epoch,
+        kept_epoch=keep_best.best_epoch if keep_best_epoch else settings.epochs,
     )
 
 
@@ -155,7 +180,7 @@ def score(model: keras.Model, split: Split) -> tuple[Scores, np.ndarray]:
 def save(trained: Trained, settings: Settings, work_dir: Path) -> None:
     """Write ``<name>.keras`` and ``<name>.json`` (history, timing, settings) into the work dir."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    name = trained.architecture.name
+    name = trained.label
     trained.model.save(work_dir / f"{name}.keras")
     record = {
         "settings": asdict(settings),
@@ -163,14 +188,18 @@ def save(trained: Trained, settings: Settings, work_dir: Path) -> None:
         "initial_validation": asdict(trained.initial_validation),
         "train_seconds": trained.train_seconds,
         "kept_epoch": trained.kept_epoch,
+        "recipe": trained.recipe,
     }
     (work_dir / f"{name}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
 
 
-def load(architecture: Architecture, work_dir: Path) -> tuple[Trained, Settings]:
+def load(
+    architecture: Architecture, work_dir: Path, recipe: str = NOTEBOOK_RECIPE
+) -> tuple[Trained, Settings]:
     """Read back what ``save`` wrote, naming the missing file if there is none."""
-    model_path = work_dir / f"{architecture.name}.keras"
-    record_path = work_dir / f"{architecture.name}.json"
+    label = architecture.name if recipe == NOTEBOOK_RECIPE else f"{architecture.name}-{recipe}"
+    model_path = work_dir / f"{label}.keras"
+    record_path = work_dir / f"{label}.json"
     for path in (model_path, record_path):
         if not path.is_file():
             raise ValueError(f"{path}: file not found; train first (run without --export-only)")
@@ -182,5 +211,7 @@ def load(architecture: Architecture, work_dir: Path) -> tuple[Trained, Settings]
         initial_validation=Scores(**record["initial_validation"]),
         train_seconds=record["train_seconds"],
         kept_epoch=record["kept_epoch"],
+        recipe=recipe,
     )
-    return trained, Settings(**record["settings"])
+    saved = record["settings"]
+    return trained, Settings(**{**saved, "robust_models": tuple(saved.get("robust_models", ()))})

@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+from training.card_sections import (
+    errors_section,
+    robust_section,
+    robustness_table_section,
+    study_section,
+)
+
 NOTEBOOK_TITLE = "MLP in MNIST dataset — Keras implementation"
 
 
-def render_readme(card: dict, table: str, observations: list[str], plot_links: list[str]) -> str:
-    """The whole human card as Markdown."""
+def render_readme(
+    card: dict, table: str, observations: list[str], plot_links: list[str], study: dict | None
+) -> str:
+    """The whole human card as Markdown; the faithful reproduction comes first."""
     sections = [
         _summary(card),
-        _intended_use(),
-        _training(card),
-        "## Results\n\n" + table + "\n\n" + "\n".join(f"- {line}" for line in observations),
+        "## The notebook's three models, reproduced\n\n"
+        + table
+        + "\n\n"
+        + "\n".join(f"- {line}" for line in observations),
         "## Plots\n\nLoss by epoch (train and validation) and violin plots of the trained weights "
         "of hidden layer 1, hidden layer 2 and the output layer, per model.\n\n"
         + "\n".join(plot_links),
-        _rebuild(card),
     ]
+    if study is not None:
+        sections.append(study_section(study))
+    if "robustness" in card:
+        sections += [robust_section(card), robustness_table_section(card)]
+    sections.append(errors_section(card))
+    sections += [_intended_use(), _training(card), _rebuild(card)]
     return "\n\n".join(sections) + "\n"
 
 
@@ -27,10 +42,10 @@ def _summary(card: dict) -> str:
     return (
         f"# {card['name']} — model card (version {card['version']})\n\n"
         f"`{card['name']}.onnx` reads one or more 28x28 greyscale images of a handwritten digit "
-        f"and returns the probability of each digit 0-9. It is `{card['architecture']}`, the best "
-        f'of the three multilayer perceptrons of the Keras notebook "{NOTEBOOK_TITLE}", chosen on '
-        f"validation accuracy. The machine-readable card is `{card['name']}.json`.\n\n"
+        f"and returns the probability of each digit 0-9. It is `{card['architecture']}`, "
+        f"{_provenance(card)} The machine-readable card is `{card['name']}.json`.\n\n"
         "| | |\n| --- | --- |\n"
+        f"| version | `{card['version']}`, created {card['created']} |\n"
         f"| input | `{model_input['name']}`, {model_input['datatype']} {model_input['shape']}: raw "
         "pixels 0-255, scaled by 1/255 inside the graph |\n"
         f"| output | `{model_output['name']}`, {model_output['datatype']} "
@@ -38,8 +53,36 @@ def _summary(card: dict) -> str:
         f"| test accuracy | {100 * metrics['test_accuracy']:.2f}% on the 10,000 MNIST test images "
         f"(test loss {metrics['test_loss']:.4f}) |\n"
         f"| validation accuracy | {100 * metrics['validation_accuracy']:.2f}% |\n"
-        f"| ONNX opset | {card['opset']} |\n"
+        + _robustness_row(card)
+        + f"| ONNX opset | {card['opset']} |\n"
         f"| sha256 | `{card['sha256']}` |"
+    )
+
+
+def _provenance(card: dict) -> str:
+    """Which recipe made the model and how it was chosen, in one sentence."""
+    if "robustness" in card:
+        return (
+            f'a multilayer perceptron of the Keras notebook "{NOTEBOOK_TITLE}" with its layers '
+            "unchanged, trained with this project's robust recipe and chosen on clean plus "
+            "robustness validation (the notebook's own three models are reproduced below)."
+        )
+    return (
+        f'the best of the three multilayer perceptrons of the Keras notebook "{NOTEBOOK_TITLE}", '
+        "chosen on validation accuracy."
+    )
+
+
+def _robustness_row(card: dict) -> str:
+    """The robustness suite's mean for the exported model, when the run measured it."""
+    if "robustness" not in card:
+        return ""
+    suite = card["robustness"]["test_suite"][card["architecture"]]
+    worst = min((value, name) for name, value in suite.items() if name != "mean_without_clean")
+    return (
+        f"| robustness suite | mean {100 * suite['mean_without_clean']:.2f}% over "
+        f"{len(suite) - 2} transformations of the test images; lowest {100 * worst[0]:.2f}% "
+        f"({worst[1]}) |\n"
     )
 
 
@@ -91,7 +134,13 @@ def _rebuild(card: dict) -> str:
     """The commands that rebuild this directory."""
     training = card["training"]
     limit = f" --limit {training['limit']}" if training["limit"] else ""
-    models = " ".join(row["name"] for row in card["candidates"])
+    models = " ".join(row["name"] for row in card["candidates"] if "-" not in row["name"])
+    if training.get("recipe") == "robust":
+        robust_models = " ".join(training["robust_models"])
+        limit += (
+            f" --recipe robust --robust-models {robust_models} "
+            f"--robust-epochs {training['robust_epochs']}"
+        )
     return (
         "## Rebuild\n\n"
         "```sh\n"
@@ -102,5 +151,8 @@ def _rebuild(card: dict) -> str:
         f"This card comes from `python -m training --models {models} --epochs {training['epochs']} "
         f"--batch-size {training['batch_size']} --seed {training['seed']}{limit}`. The trained "
         "Keras models stay in `--work-dir` (default `work/`, not committed); "
-        "`python -m training --export-only` exports and reports again from them without training."
+        "`python -m training --export-only` exports and reports again from them without training. "
+        "The reproduction study: `python -m training.study` (writes `models/notebook_study.json`, "
+        "which this card renders). The robustness table of any ONNX model: "
+        "`python -m training.robustness MODEL.onnx`."
     )

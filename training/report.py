@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from training.architectures import BATCH_NORMALIZATION, Architecture
+from training.assessment import Robustness
 from training.fit import Candidate
 
 TABLE_HEADER = (
@@ -87,6 +88,35 @@ def comparison_table(candidates: list[Candidate]) -> str:
     return "\n".join(lines)
 
 
+TERMINAL_HEADER = ("model", "params", "train", "val", "robust val", "test", "suite mean", "s")
+
+
+def terminal_table(candidates: list[Candidate], robustness: Robustness | None) -> str:
+    """The run's summary for the terminal, under 100 columns (the card has the full tables)."""
+    rows = [TERMINAL_HEADER]
+    for candidate in candidates:
+        validation = robustness.validation[candidate.name] if robustness else None
+        suite = robustness.test[candidate.name] if robustness else None
+        rows.append(
+            (
+                candidate.name,
+                f"{int(candidate.trained.model.count_params()):,}",
+                _percent(candidate.train.accuracy),
+                _percent(candidate.validation.accuracy),
+                _percent(validation["robust_accuracy"]) if validation else "-",
+                _percent(candidate.test.accuracy),
+                _percent(suite["mean_without_clean"]) if suite else "-",
+                f"{candidate.trained.train_seconds:.0f}",
+            )
+        )
+    widths = [max(len(row[index]) for row in rows) for index in range(len(TERMINAL_HEADER))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) if index == 0 else cell.rjust(width)
+                  for index, (cell, width) in enumerate(zip(row, widths, strict=True)))
+        for row in rows
+    )  # fmt: skip
+
+
 def observations(candidates: list[Candidate], winner: Candidate) -> list[str]:
     """Sentences whose every number and choice of words comes from this run's results."""
     return [
@@ -98,14 +128,22 @@ def observations(candidates: list[Candidate], winner: Candidate) -> list[str]:
     ]
 
 
-def _winner_observation(candidates: list[Candidate], winner: Candidate) -> str:
-    """Who won on validation, by how much, and what that means on the test set."""
+def _winner_observation(candidates: list[Candidate], exported: Candidate) -> str:
+    """Who won on validation, by how much, and what that means on the test set.
+
+    In a robust run the exported model is not one of these three: the best of them is named.
+    """
+    winner = exported
+    role = "is the model exported"
+    if exported not in candidates:
+        winner = max(candidates, key=lambda c: (c.validation.accuracy, -c.validation.loss))
+        role = f"is the best of the notebook recipe (the model exported is {exported.name})"
     others = sorted(
         (c for c in candidates if c is not winner), key=lambda c: -c.validation.accuracy
     )
     text = (
         f"{winner.name} has the best validation accuracy, {_percent(winner.validation.accuracy)}, "
-        f"and is the model exported; its test accuracy is {_percent(winner.test.accuracy)}"
+        f"and {role}; its test accuracy is {_percent(winner.test.accuracy)}"
     )
     if not others:
         return f"{text} (it was the only model trained)."

@@ -32,12 +32,18 @@ class Split:
 
 @dataclass(frozen=True)
 class Splits:
-    """Training, validation and test splits, plus the raw uint8 test images the ONNX graph takes."""
+    """Training, validation and test splits, plus their raw uint8 images [N, 28, 28].
+
+    The ONNX graph takes raw test images; the robust recipe augments raw training images and
+    builds its robustness validation from raw validation images.
+    """
 
     train: Split
     validation: Split
     test: Split
     test_images: np.ndarray
+    train_images: np.ndarray
+    validation_images: np.ndarray
 
     def describe(self) -> dict[str, object]:
         """Sizes and origin of each split, for the model card."""
@@ -66,6 +72,8 @@ def prepare_splits(mnist: Mnist, limit: int | None = None) -> Splits:
         validation=to_split(train_images[boundary:], train_labels[boundary:]),
         test=to_split(mnist.test_images, mnist.test_labels),
         test_images=mnist.test_images,
+        train_images=train_images[:boundary],
+        validation_images=train_images[boundary:],
     )
 
 

@@ -47,10 +47,13 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], status: int,
         (["--batch-size", "-4"], "argument --batch-size: must be at least 1, got -4"),
         (["--limit", "10"], "argument --limit: must be at least 100, got 10"),
         (["--seed", "-1"], "argument --seed: must be at least 0, got -1"),
+        (["--recipe", "fast"], "argument --recipe: invalid choice: 'fast'"),
+        (["--loss", "mse"], "argument --loss: invalid choice: 'mse'"),
+        (["--robust-epochs", "0"], "argument --robust-epochs: must be at least 1, got 0"),
         (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     ],
     ids=["unknown-model", "zero-epochs", "epochs-text", "negative-batch", "tiny-limit", "seed",
-         "unknown-flag"],
+         "recipe", "loss", "robust-epochs", "unknown-flag"],
 )  # fmt: skip
 def test_bad_arguments(arguments: list[str], text: str) -> None:
     assert_one_line_error(run_cli(*arguments), status=2, text=text)
@@ -89,5 +92,7 @@ def test_help_shows_the_defaults() -> None:
 
     assert result.returncode == 0
     for default in ("(default: 20)", "(default: 128)", "(default: models)", "(default: work)",
-                    "(default: 42)", "(default: ['model_1', 'model_2', 'model_3'])"):  # fmt: skip
+                    "(default: 42)", "(default: ['model_1', 'model_2', 'model_3'])",
+                    "(default: notebook)", "(default: keras3)", "(default: narrow-first)",
+                    "at least 100"):  # fmt: skip
         assert default in " ".join(result.stdout.split())
