@@ -34,7 +34,7 @@ class Strength:
     blur_probability: float = 0.15
     thumbnail_probability: float = 0.1
     intensity_probability: float = 0.25
-    background_probability: float = 0.15
+    background_probability: float = 0.08
     background_peak: float = 0.45
     noise_probability: float = 0.15
     noise_sigma: float = 0.12
