@@ -18,7 +18,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from training.architectures import INITIALISER_READINGS, get_architecture, with_reading
+from training.architectures import (
+    INITIALISER_READINGS,
+    WIDE_EVERYWHERE,
+    get_architecture,
+    with_reading,
+)
 from training.data import load_mnist
 from training.errors import TrainingError
 from training.losses import KERAS2_CLIPPED_LOSS, KERAS2_EPSILON, KERAS3_LOSS, LOSSES
@@ -34,7 +39,7 @@ NOTEBOOK_FIRST_EPOCH = {
     "model_1": {"val_loss": 9.8416, "val_accuracy": 0.3886},
     "model_2": {"val_loss": 12.637, "val_accuracy": 0.2158},
 }
-NOTEBOOK_TEST_LOSS = {"model_1": 5.4056}
+GRID_SEED = 42
 
 
 def loss_per_error(loss: float, accuracy: float) -> float | None:
@@ -79,28 +84,49 @@ def study_row(
     }
 
 
-def run_study(data_dir: str | None, epochs: int, limit: int | None) -> dict[str, object]:
-    """Train the eight runs (2 models x 2 readings x 2 losses) and describe each."""
+def run_study(
+    data_dir: str | None,
+    epochs: int,
+    limit: int | None,
+    spread_seeds: Sequence[int] = (),
+    done: Sequence[dict] = (),
+) -> dict[str, object]:
+    """The eight runs (2 models x 2 readings x 2 losses, seed 42), then the wide-everywhere +
+    clipped runs again with each of ``spread_seeds``; runs already in ``done`` are kept, not rerun.
+    """
     mnist = load_mnist(data_dir)
     from training import fit
     from training.splits import prepare_splits
 
     fit.enable_determinism()
     splits = prepare_splits(mnist, limit)
+    plan = [
+        (name, reading, loss, GRID_SEED)
+        for reading in INITIALISER_READINGS
+        for loss in (KERAS2_CLIPPED_LOSS, KERAS3_LOSS)
+        for name in MODELS
+    ] + [
+        (name, WIDE_EVERYWHERE, KERAS2_CLIPPED_LOSS, seed)
+        for seed in spread_seeds
+        for name in MODELS
+    ]
+    finished = {_key(row): row for row in done}
     rows = []
-    for reading in INITIALISER_READINGS:
-        for loss in (KERAS2_CLIPPED_LOSS, KERAS3_LOSS):
-            for name in MODELS:
-                print(f"== {name}, initialisers {reading}, loss {loss}: {count(epochs, 'epoch')}")
-                settings = fit.Settings(epochs, 128, 42, limit, loss=loss, init_reading=reading)
-                architecture = with_reading(get_architecture(name), reading)
-                trained = fit.train(architecture, splits, settings, keep_best_epoch=False)
-                test, _ = fit.score(trained.model, splits.test)
-                rows.append(
-                    study_row(name, reading, loss, trained.history, test.accuracy, test.loss)
-                )
+    for name, reading, loss, seed in plan:
+        if (name, reading, loss, seed) in finished:
+            rows.append(finished[(name, reading, loss, seed)])
+            continue
+        print(
+            f"== {name}, initialisers {reading}, loss {loss}, seed {seed}: {count(epochs, 'epoch')}"
+        )
+        settings = fit.Settings(epochs, 128, seed, limit, loss=loss, init_reading=reading)
+        architecture = with_reading(get_architecture(name), reading)
+        trained = fit.train(architecture, splits, settings, keep_best_epoch=False)
+        test, _ = fit.score(trained.model, splits.test)
+        row = study_row(name, reading, loss, trained.history, test.accuracy, test.loss)
+        rows.append({**row, "seed": seed})
     return {
-        "settings": {"epochs": epochs, "batch_size": 128, "seed": 42, "limit": limit},
+        "settings": {"epochs": epochs, "batch_size": 128, "seed": GRID_SEED, "limit": limit},
         "split": splits.describe(),
         "readings": INITIALISER_READINGS,
         "losses": LOSSES,
@@ -117,6 +143,11 @@ def run_study(data_dir: str | None, epochs: int, limit: int | None) -> dict[str,
     }
 
 
+def _key(row: dict) -> tuple[str, str, str, int]:
+    """What identifies a run: model, reading, loss and seed (42 in files without seeds)."""
+    return (row["model"], row["reading"], row["loss"], row.get("seed", GRID_SEED))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the study and write its JSON; 1 on a data error, 2 on bad arguments."""
     parser = argparse.ArgumentParser(
@@ -126,13 +157,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--data-dir", default=os.environ.get("MNIST_DIR") or None)
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help="JSON to write; runs it already holds (same settings) are kept, not trained again",
+    )
     parser.add_argument("--epochs", type=int, default=20, help="the notebook's 20")
     parser.add_argument("--limit", type=int, default=None, help="first N training images only")
+    parser.add_argument(
+        "--spread-seeds",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also train wide-everywhere + keras2-clipped with these seeds (the seed spread)",
+    )
     arguments = parser.parse_args(argv)
+    done = []
+    if arguments.output.is_file():
+        earlier = json.loads(arguments.output.read_text(encoding="utf-8"))
+        same = earlier["settings"]["epochs"] == arguments.epochs
+        done = earlier["runs"] if same and earlier["settings"]["limit"] == arguments.limit else []
     try:
         with without_native_logs():
-            study = run_study(arguments.data_dir, arguments.epochs, arguments.limit)
+            study = run_study(
+                arguments.data_dir, arguments.epochs, arguments.limit, arguments.spread_seeds, done
+            )
     except (TrainingError, ValueError, OSError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 1

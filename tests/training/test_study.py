@@ -56,3 +56,35 @@ def test_keras2_clipped_loss_costs_16_118_and_no_gradient_on_a_saturated_mistake
     gradient = tape.gradient(total, logits)
     np.testing.assert_allclose(losses.numpy(), [SATURATED_LOSS, 0.0], atol=1e-4)
     np.testing.assert_array_equal(gradient.numpy(), np.zeros((2, 2)))
+
+
+def synthetic_run(model: str, reading: str, loss: str, ratio: float, accuracy: float) -> dict:
+    return {"model": model, "reading": reading, "loss": loss, "seed": 42,
+            "validation_loss_per_error": [ratio], "test_accuracy": accuracy}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_conclusion_names_the_reading_whose_clipped_runs_saturate() -> None:
+    from training.card_sections import study_conclusion
+
+    runs = [
+        synthetic_run(model, reading, loss, ratio, accuracy)
+        for model in ("model_1", "model_2")
+        for reading, loss, ratio, accuracy in (
+            (NARROW_FIRST, "keras2-clipped", 3.5, 0.977),
+            (NARROW_FIRST, "keras3", 3.4, 0.978),
+            (WIDE_EVERYWHERE, "keras2-clipped", 15.9, 0.62),
+            (WIDE_EVERYWHERE, "keras3", 3.0, 0.95),
+        )
+    ]
+    study = {
+        "readings": {NARROW_FIRST: "0.039 then 0.55", WIDE_EVERYWHERE: "0.55 everywhere"},
+        "notebook_first_epoch": {"model_1": {"val_loss": 9.8416, "val_accuracy": 0.3886}},
+        "notebook": {"model_1": {"test_accuracy": 0.6646}, "model_2": {"test_accuracy": 0.467}},
+        "runs": runs,
+    }
+
+    text = study_conclusion(study)
+
+    assert f"**{WIDE_EVERYWHERE}** (0.55 everywhere)" in text
+    assert "end within 0.10 points of each other" in text
