@@ -177,23 +177,33 @@ def in_process_seconds(classifier: Classifier, images: np.ndarray, batch: int) -
     return time.perf_counter() - started
 
 
-def mode_rows(name: str, send: Pass, batches: list[int], data, classifier, passes: int) -> list:
-    """images/s per batch size, best of ``passes``, with accuracy as a check of the answers."""
+def batch_rows(sends: list[tuple[str, Pass]], batch: int, data, classifier, passes: int) -> list:
+    """Every mode at one batch size, their passes interleaved (each mode, then the floor, then
+    again), so that a busy moment of the shared machine falls on all of them alike; the best
+    pass counts, with accuracy as a check of the answers."""
     images, labels = data
+    runs: dict[str, list[tuple[float, np.ndarray]]] = {name: [] for name, _ in sends}
+    failures: dict[str, str] = {}
+    floors = []
+    for _ in range(passes):
+        for name, send in sends:
+            if name not in failures:
+                try:
+                    runs[name].append(send(images, batch))
+                except (RuntimeError, grpc.RpcError) as error:
+                    failures[name] = str(error)[:60]
+        floors.append(in_process_seconds(classifier, images, batch))
+    alone = len(images) / min(floors)
     rows = []
-    for batch in batches:
-        try:
-            runs = [send(images, batch) for _ in range(passes)]
-        except (RuntimeError, grpc.RpcError) as error:
-            rows.append([name, batch, "not served", str(error)[:60], "", "", ""])
+    for name, _ in sends:
+        if name in failures:
+            rows.append([name, batch, "not served", failures[name], "", "", ""])
             continue
-        seconds, digits = min(runs, key=lambda run: run[0])
-        floor = min(in_process_seconds(classifier, images, batch) for _ in range(passes))
-        speed, alone = len(images) / seconds, len(images) / floor
+        seconds, digits = min(runs[name], key=lambda run: run[0])
+        speed = len(images) / seconds
         accuracy = f"{100.0 * float(np.mean(digits == labels)):.2f} %"
         per_request = f"{1000.0 * seconds / -(-len(images) // batch):.2f}"
-        speed_up = common.ratio(speed, alone)
-        rows.append([name, batch, speed, per_request, accuracy, alone, speed_up])
+        rows.append([name, batch, speed, per_request, accuracy, alone, common.ratio(speed, alone)])
     return rows
 
 
@@ -214,7 +224,6 @@ def measure(model: Path, workdir: Path, data, arguments) -> list:
     card = model.with_suffix(".json")
     classifier = Classifier.load(model, card, 1 if threads is None else threads)
     variables = {} if threads is None else {"MNIST_INTRA_OP_THREADS": str(threads)}
-    batches = {"/predict files": [arguments.files_per_request]}
     rows = []
     grpc_port = common.free_port()
     name = json.loads(card.read_text(encoding="utf-8"))["name"]
@@ -229,9 +238,11 @@ def measure(model: Path, workdir: Path, data, arguments) -> list:
         sends += [
             (mode.name, partial(one_pass, server.port, mode)) for mode in _modes(model, data[0])
         ]
-        for mode_name, send in sends:
-            sizes = batches.get(mode_name, arguments.batch_sizes)
-            rows += mode_rows(mode_name, send, sizes, data, classifier, arguments.passes)
+        tensors = [(name, send) for name, send in sends if name != "/predict files"]
+        for batch in arguments.batch_sizes:
+            rows += batch_rows(tensors, batch, data, classifier, arguments.passes)
+        files = [(name, send) for name, send in sends if name == "/predict files"]
+        rows += batch_rows(files, arguments.files_per_request, data, classifier, arguments.passes)
     return rows
 
 

@@ -101,24 +101,55 @@ def check_answers(target: Target, grpc_port: int, image: np.ndarray) -> None:
             raise SystemExit(f"{target.name}: HTTP {response.status}")
 
 
-def run_h2load(
-    h2load: str, target: Target, workdir: Path, clients: int, streams: int, seconds: float
-):
-    """calls/s, mean latency in ms and the calls that did not succeed, from h2load's summary."""
-    body_file = workdir / f"{target.name.replace(' ', '_')}.body"
+@dataclass(frozen=True)
+class Bench:
+    """What every run shares: h2load, the running service, its gRPC port, a folder, the length."""
+
+    h2load: str
+    server: common.Server
+    grpc_port: int
+    workdir: Path
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Result:
+    """One h2load run: calls/s, mean latency, calls that failed, and the server's CPU per call."""
+
+    calls_per_second: float
+    mean_ms: float
+    failed: int
+    succeeded: int
+    server_cpu_us: float
+
+
+def run_h2load(bench: Bench, target: Target, load: tuple[int, int]) -> Result:
+    """``load`` is (connections, streams on each); the figures from h2load's summary."""
+    clients, streams = load
+    body_file = bench.workdir / f"{target.name.replace(' ', '_')}.body"
     body_file.write_bytes(target.body)
-    command = [h2load, "-c", str(clients), "-m", str(streams), "-D", str(max(1, round(seconds)))]
-    command += ["--warm-up-time", "1", "-d", str(body_file)]
+    command = [bench.h2load, "-c", str(clients), "-m", str(streams), "-D", str(bench.seconds)]
+    command += ["-d", str(body_file)]
     for name, value in target.headers.items():
         command += ["-H", f"{name}: {value}"]
     command += ["--h1", target.url] if target.http1 else [target.url]
-    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
+    cpu_before = bench.server.cpu_seconds()
+    timeout = bench.seconds + 60
+    output = subprocess.run(command, capture_output=True, text=True, timeout=timeout).stdout
+    cpu = bench.server.cpu_seconds() - cpu_before
     calls = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", output)
     done = re.search(r"requests: .*?(\d+) succeeded, (\d+) failed, (\d+) errored", output)
     latency = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", output)
     if not (calls and done and latency):
         raise SystemExit(f"h2load printed no summary for {target.name}:\n{output[-1500:]}")
-    return float(calls[1]), _milliseconds(latency[1]), int(done[2]) + int(done[3]), int(done[1])
+    succeeded = int(done[1])
+    return Result(
+        calls_per_second=float(calls[1]),
+        mean_ms=_milliseconds(latency[1]),
+        failed=int(done[2]) + int(done[3]),
+        succeeded=succeeded,
+        server_cpu_us=1e6 * cpu / max(succeeded, 1),
+    )
 
 
 UNITS_IN_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -145,51 +176,43 @@ def in_process_calls_per_second(classifier: Classifier, image: np.ndarray, secon
     return calls / (time.perf_counter() - started)
 
 
-def measure_rows(
-    h2load: str, server, grpc_port: int, model: Path, workdir: Path, arguments
-) -> list:
+def measured(bench: Bench, target: Target, load: tuple[int, int]) -> Result:
+    """One run; for gRPC, the server must have counted as many OK calls as h2load saw."""
+    before = ok_grpc_calls(bench.server.port)
+    result = run_h2load(bench, target, load)
+    if not target.http1 and ok_grpc_calls(bench.server.port) - before < result.succeeded:
+        raise SystemExit(f"{target.name}: the server counted fewer OK calls than h2load")
+    return result
+
+
+def measure_rows(bench: Bench, model: Path, concurrency: list[int]) -> tuple[list, float]:
     """One row per call kind and concurrency, with the ratios to REST binary and to the floor."""
     name = orjson.loads(model.with_suffix(".json").read_bytes())["name"]
     image = common.mnist_test_set(1)[0]
     classifier = Classifier.load(model, model.with_suffix(".json"), 1)
-    floor = in_process_calls_per_second(classifier, image, arguments.seconds)
-    kinds = targets(name, server.port, grpc_port, image)
-    for target in kinds:
-        check_answers(target, grpc_port, image)
+    floor = in_process_calls_per_second(classifier, image, bench.seconds)
+    grpc_call, rest_binary, rest_json = targets(name, bench.server.port, bench.grpc_port, image)
+    for target in (grpc_call, rest_binary, rest_json):
+        check_answers(target, bench.grpc_port, image)
     rows = []
-    for concurrency in arguments.concurrency:
-        shapes = [
-            (kinds[0], concurrency, 1),
-            (kinds[1], concurrency, 1),
-            (kinds[2], concurrency, 1),
-        ]
-        if concurrency > 1:
-            shapes.insert(1, (kinds[0], 1, concurrency))
-        measured = []
-        for target, clients, streams in shapes:
-            before = ok_grpc_calls(server.port)
-            calls, mean_ms, failed, succeeded = run_h2load(
-                h2load, target, workdir, clients, streams, arguments.seconds
-            )
-            if not target.http1 and ok_grpc_calls(server.port) - before < succeeded:
-                raise SystemExit(f"{target.name}: the server counted fewer OK calls than h2load")
-            measured.append((target, clients, streams, calls, mean_ms, failed))
-        rest = next(
-            calls for target, _, _, calls, _, _ in measured if target.name == "REST V2 binary"
-        )
-        for target, clients, streams, calls, mean_ms, failed in measured:
-            rows.append(
-                [
-                    target.name,
-                    clients,
-                    streams,
-                    calls,
-                    f"{mean_ms:.2f}",
-                    failed,
-                    common.ratio(calls, rest),
-                    common.ratio(calls, floor),
-                ]
-            )
+    for width in concurrency:
+        shapes = [(grpc_call, (width, 1)), (rest_binary, (width, 1)), (rest_json, (width, 1))]
+        if width > 1:
+            shapes.insert(1, (grpc_call, (1, width)))
+        results = [(target, load, measured(bench, target, load)) for target, load in shapes]
+        rest = next(result for target, _, result in results if target is rest_binary)
+        for target, (clients, streams), result in results:
+            rows.append([
+                target.name,
+                clients,
+                streams,
+                result.calls_per_second,
+                f"{result.mean_ms:.2f}",
+                result.failed,
+                f"{result.server_cpu_us:.0f}",
+                common.ratio(result.calls_per_second, rest.calls_per_second),
+                common.ratio(result.calls_per_second, floor),
+            ])  # fmt: skip
     return rows, floor
 
 
@@ -199,14 +222,16 @@ def main(argv: list[str] | None = None) -> int:
         arguments.concurrency, arguments.seconds = [8], 1.0
     h2load = ensure_h2load(arguments.install_h2load)
     grpc_port = common.free_port()
+    seconds = max(1, round(arguments.seconds))
     with (
         common.workspace(arguments.model) as (workdir, model, _),
         common.service_server(model, workdir, MNIST_GRPC_PORT=str(grpc_port)) as server,
     ):
-        rows, floor = measure_rows(h2load, server, grpc_port, model, workdir, arguments)
+        bench = Bench(h2load, server, grpc_port, workdir, seconds)
+        rows, floor = measure_rows(bench, model, arguments.concurrency)
     print(
         f"Conditions: {common.conditions(model)}; one worker as shipped; h2load, "
-        f"{arguments.seconds:.0f} s per run after 1 s of warm-up; onnxruntime alone, one image "
+        f"{seconds} s per run; onnxruntime alone, one image "
         f"per call in one thread: {floor:,.0f} calls/s"
     )
     header = [
@@ -216,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         "calls/s",
         "mean ms",
         "failed",
+        "server CPU µs/call",
         "vs REST binary",
         "vs onnxruntime alone",
     ]
