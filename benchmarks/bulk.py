@@ -23,7 +23,10 @@ import numpy as np
 import orjson
 import tritonclient.grpc as triton_grpc
 
-from benchmarks import common
+from benchmarks.data import mnist_test_set, multipart_body, png_bytes
+from benchmarks.report import conditions, print_table, ratio
+from benchmarks.run import parser_for, workspace
+from benchmarks.servers import HOST, free_port, service_server
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from service.inference.classifier import Classifier
@@ -46,7 +49,7 @@ class Mode:
 
 
 def _parse(argv: list[str] | None):
-    parser = common.parser_for(__doc__.splitlines()[0])
+    parser = parser_for(__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10_000, help="MNIST test images to send")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1024, 4096, 10_000])
     parser.add_argument("--files-per-request", type=int, default=64, help="for /predict")
@@ -107,7 +110,7 @@ def predict_encoder(pngs: dict[bytes, bytes]) -> Encoder:
 
     def encode(images: np.ndarray) -> tuple[bytes, dict[str, str]]:
         files = [pngs[image.tobytes()] for image in images]
-        body, content_type = common.multipart_body("files", files)
+        body, content_type = multipart_body("files", files)
         return body, {"Content-Type": content_type}
 
     return encode
@@ -121,7 +124,7 @@ def decode_predict(response: http.client.HTTPResponse, body: bytes) -> np.ndarra
 
 def one_pass(port: int, mode: Mode, images: np.ndarray, batch: int) -> tuple[float, np.ndarray]:
     """Seconds for all the images in batches of ``batch``, and the digits the server gave."""
-    connection = http.client.HTTPConnection(common.HOST, port, timeout=120)
+    connection = http.client.HTTPConnection(HOST, port, timeout=120)
     digits = []
     started = time.perf_counter()
     for start in range(0, len(images), batch):
@@ -203,14 +206,14 @@ def batch_rows(sends: list[tuple[str, Pass]], batch: int, data, classifier, pass
         speed = len(images) / seconds
         accuracy = f"{100.0 * float(np.mean(digits == labels)):.2f} %"
         per_request = f"{1000.0 * seconds / -(-len(images) // batch):.2f}"
-        rows.append([name, batch, speed, per_request, accuracy, alone, common.ratio(speed, alone)])
+        rows.append([name, batch, speed, per_request, accuracy, alone, ratio(speed, alone)])
     return rows
 
 
 def _modes(model: Path, images: np.ndarray) -> list[Mode]:
     name = json.loads(model.with_suffix(".json").read_text(encoding="utf-8"))["name"]
     infer = f"/v2/models/{name}/infer"
-    pngs = {image.tobytes(): common.png_bytes(image) for image in images}
+    pngs = {image.tobytes(): png_bytes(image) for image in images}
     return [
         Mode("V2 binary", infer, encode_binary, decode_binary),
         Mode("V2 JSON", infer, encode_json, decode_json),
@@ -225,12 +228,10 @@ def measure(model: Path, workdir: Path, data, arguments) -> list:
     classifier = Classifier.load(model, card, 1 if threads is None else threads)
     variables = {} if threads is None else {"MNIST_INTRA_OP_THREADS": str(threads)}
     rows = []
-    grpc_port = common.free_port()
+    grpc_port = free_port()
     name = json.loads(card.read_text(encoding="utf-8"))["name"]
-    target = f"{common.HOST}:{grpc_port}"
-    with common.service_server(
-        model, workdir, MNIST_GRPC_PORT=str(grpc_port), **variables
-    ) as server:
+    target = f"{HOST}:{grpc_port}"
+    with service_server(model, workdir, MNIST_GRPC_PORT=str(grpc_port), **variables) as server:
         sends: list[tuple[str, Pass]] = [
             ("gRPC raw", partial(grpc_pass, target, name)),
             ("gRPC tritonclient", partial(tritonclient_grpc_pass, target, name)),
@@ -251,16 +252,16 @@ def main(argv: list[str] | None = None) -> int:
     arguments = _parse(argv)
     if arguments.quick:
         arguments.images, arguments.batch_sizes, arguments.passes = 512, [256], 1
-    data = common.mnist_test_set(arguments.images)
-    with common.workspace(arguments.model) as (workdir, model, _):
+    data = mnist_test_set(arguments.images)
+    with workspace(arguments.model) as (workdir, model, _):
         rows = measure(model, workdir, data, arguments)
     threads = "default" if arguments.intra_op_threads is None else arguments.intra_op_threads
     print(
-        f"Conditions: {common.conditions(model)}; {len(data[0]):,} images, one client connection; "
+        f"Conditions: {conditions(model)}; {len(data[0]):,} images, one client connection; "
         f"server intra-op threads: {threads}"
     )
     header = ["mode", "batch", "images/s", "ms/request", "accuracy", "onnxruntime alone", "ratio"]
-    common.print_table("Bulk: end to end images/s, one worker", header, rows)
+    print_table("Bulk: end to end images/s, one worker", header, rows)
     return 0
 
 

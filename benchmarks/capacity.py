@@ -16,18 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.bulk import encode_binary
-from benchmarks.common import (
-    HOST,
-    Server,
-    conditions,
-    memory_mb,
-    parser_for,
-    print_table,
-    service_server,
-    workspace,
-)
 from benchmarks.http_predict import single_image_body
 from benchmarks.load import Load, LoadResult, ensure_wrk, run_wrk, warm_up
+from benchmarks.report import conditions, print_table
+from benchmarks.run import parser_for, workspace
+from benchmarks.servers import HOST, Server, memory_mb, service_server
 
 TARGETS = (1_000, 10_000, 100_000)
 LARGEST_BATCH = 16_384

@@ -17,7 +17,7 @@ import onnxruntime
 import orjson
 from PIL import Image
 
-from benchmarks.common import service_session_options
+from benchmarks.servers import service_session_options
 
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]

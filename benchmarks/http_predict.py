@@ -16,19 +16,11 @@ import json
 import statistics
 from pathlib import Path
 
-from benchmarks.common import (
-    conditions,
-    floor_server,
-    one_digit_infer_request,
-    one_digit_request,
-    parser_for,
-    print_table,
-    ratio,
-    reference_server,
-    service_server,
-    workspace,
-)
+from benchmarks.data import one_digit_infer_request, one_digit_request
 from benchmarks.load import RESULT_HEADERS, Load, LoadResult, ensure_wrk, run_wrk, warm_up
+from benchmarks.report import conditions, print_table, ratio
+from benchmarks.run import parser_for, workspace
+from benchmarks.servers import floor_server, reference_server, service_server
 
 ROUTES = ("predict", "infer", "infer-version")
 

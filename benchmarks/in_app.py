@@ -21,15 +21,9 @@ from pathlib import Path
 import uvloop
 from fastapi import FastAPI
 
-from benchmarks.common import (
-    conditions,
-    one_digit_infer_request,
-    one_digit_request,
-    parser_for,
-    print_table,
-    ratio,
-    workspace,
-)
+from benchmarks.data import one_digit_infer_request, one_digit_request
+from benchmarks.report import conditions, print_table, ratio
+from benchmarks.run import parser_for, workspace
 from benchmarks.variants import VARIANTS, Variant, patched
 from service.rest.app import create_app
 from service.rest.server import configure_logging

@@ -17,18 +17,9 @@ import orjson
 from PIL import Image
 from pydantic import TypeAdapter
 
-from benchmarks.common import (
-    Timing,
-    conditions,
-    mnist_test_set,
-    multipart_body,
-    parser_for,
-    png_bytes,
-    print_table,
-    ratio,
-    time_call,
-    workspace,
-)
+from benchmarks.data import mnist_test_set, multipart_body, png_bytes
+from benchmarks.report import Timing, conditions, print_table, ratio, time_call
+from benchmarks.run import parser_for, workspace
 from service.inference.classifier import Classifier
 from service.inference.dataplane import _predictions
 from service.inference.limits import ImageLimits, Upload

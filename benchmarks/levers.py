@@ -10,19 +10,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.common import (
-    HOST,
-    conditions,
-    free_port,
-    parser_for,
-    print_table,
-    ratio,
-    running_server,
-    server_env,
-    workspace,
-)
 from benchmarks.http_predict import single_image_body
 from benchmarks.load import RESULT_HEADERS, Load, LoadResult, ensure_wrk, run_wrk, warm_up
+from benchmarks.report import conditions, print_table, ratio
+from benchmarks.run import parser_for, workspace
+from benchmarks.servers import HOST, free_port, running_server, server_env
 
 
 @dataclass(frozen=True)
@@ -38,6 +30,8 @@ LEVERS = (
     Lever("shipped"),
     Lever("uvloop + httptools named", "uvloop+httptools"),
     Lever("asyncio + h11", "asyncio+h11"),
+    Lever("no read timeout (uvicorn's protocol)", "uvicorn's own httptools protocol"),
+    Lever("gRPC off", env={"MNIST_GRPC_ENABLED": "false"}),
     Lever("access log off", env={"MNIST_ACCESS_LOG": "false"}),
     Lever("access log unbatched", "access log unbatched"),
     Lever("no metrics", "no metrics"),

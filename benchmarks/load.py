@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import HOST, Server
+from benchmarks.servers import HOST, Server
 
 LUA_SCRIPT = Path(__file__).resolve().parent / "post_body.lua"
 INSTALL_HINT = "wrk is not installed: run `apt-get install -y wrk` (Debian), or pass --install-wrk"

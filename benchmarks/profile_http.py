@@ -14,18 +14,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from benchmarks.common import (
-    conditions,
-    floor_server,
-    one_digit_infer_request,
-    one_digit_request,
-    parser_for,
-    print_table,
-    reference_server,
-    service_server,
-    workspace,
-)
+from benchmarks.data import one_digit_infer_request, one_digit_request
 from benchmarks.load import Load, ensure_wrk, run_wrk, warm_up
+from benchmarks.report import conditions, print_table
+from benchmarks.run import parser_for, workspace
+from benchmarks.servers import floor_server, reference_server, service_server
 
 ROUTES = {"predict": "/predict", "infer": "/v2/models/mnist_mlp/infer"}
 SERVERS = {"ours": service_server, "bare": reference_server, "floor": floor_server}

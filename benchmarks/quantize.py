@@ -16,17 +16,10 @@ import numpy as np
 import onnxruntime
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from benchmarks.common import (
-    ROOT,
-    conditions,
-    mnist_test_set,
-    parser_for,
-    print_table,
-    ratio,
-    service_session_options,
-    time_call,
-    workspace,
-)
+from benchmarks.data import ROOT, mnist_test_set
+from benchmarks.report import conditions, print_table, ratio, time_call
+from benchmarks.run import parser_for, workspace
+from benchmarks.servers import service_session_options
 
 MAX_ACCURACY_LOSS_POINTS = 0.2
 SHIPPED_INT8 = ROOT / "models" / "mnist_mlp.int8.onnx"

@@ -16,7 +16,7 @@ import onnxruntime
 from fastapi import FastAPI, UploadFile
 from PIL import Image
 
-from benchmarks.common import service_session_options
+from benchmarks.servers import service_session_options
 
 
 def create_app() -> FastAPI:

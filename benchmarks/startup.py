@@ -14,18 +14,10 @@ import time
 from pathlib import Path
 
 from benchmarks.bulk import Mode, decode_binary, encode_binary, one_pass
-from benchmarks.common import (
-    HOST,
-    Server,
-    conditions,
-    memory_mb,
-    mnist_test_set,
-    one_digit_request,
-    parser_for,
-    print_table,
-    service_server,
-    workspace,
-)
+from benchmarks.data import mnist_test_set, one_digit_request
+from benchmarks.report import conditions, print_table
+from benchmarks.run import parser_for, workspace
+from benchmarks.servers import HOST, Server, memory_mb, service_server
 
 
 def _parse(argv: list[str] | None):

@@ -21,8 +21,11 @@ import grpc
 import numpy as np
 import orjson
 
-from benchmarks import common
 from benchmarks.bulk import encode_binary
+from benchmarks.data import mnist_test_set
+from benchmarks.report import conditions, print_table, ratio
+from benchmarks.run import parser_for, workspace
+from benchmarks.servers import HOST, Server, free_port, service_server
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from service.inference.classifier import Classifier
 
@@ -45,7 +48,7 @@ class Target:
 
 
 def _parse(argv: list[str] | None):
-    parser = common.parser_for(__doc__.splitlines()[0])
+    parser = parser_for(__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each h2load run")
     parser.add_argument("--install-h2load", action="store_true", help="apt-get it if missing")
@@ -69,14 +72,14 @@ def targets(model_name: str, http_port: int, grpc_port: int, image: np.ndarray) 
     payload = message.SerializeToString()
     framed = b"\x00" + len(payload).to_bytes(4, "big") + payload
     grpc_headers = {"content-type": "application/grpc", "te": "trailers"}
-    infer = f"http://{common.HOST}:{http_port}/v2/models/{model_name}/infer"
+    infer = f"http://{HOST}:{http_port}/v2/models/{model_name}/infer"
     binary, binary_headers = encode_binary(image)
     tensor = {"name": "image", "shape": list(image.shape), "datatype": "UINT8"}
     json_body = orjson.dumps({"inputs": [tensor | {"data": image.ravel().tolist()}]})
     return [
         Target(
             "gRPC raw",
-            f"http://{common.HOST}:{grpc_port}{GRPC_METHOD}",
+            f"http://{HOST}:{grpc_port}{GRPC_METHOD}",
             framed,
             grpc_headers,
             False,
@@ -89,7 +92,7 @@ def targets(model_name: str, http_port: int, grpc_port: int, image: np.ndarray) 
 def check_answers(target: Target, grpc_port: int, image: np.ndarray) -> None:
     """Each body, sent once by an ordinary client, gets a real answer (not an error)."""
     if not target.http1:
-        with grpc.insecure_channel(f"{common.HOST}:{grpc_port}") as channel:
+        with grpc.insecure_channel(f"{HOST}:{grpc_port}") as channel:
             call = channel.unary_unary(GRPC_METHOD)
             answer = pb.ModelInferResponse.FromString(call(target.body[5:], timeout=10))
         if list(answer.outputs[0].shape) != [len(image), 10]:
@@ -106,7 +109,7 @@ class Bench:
     """What every run shares: h2load, the running service, its gRPC port, a folder, the length."""
 
     h2load: str
-    server: common.Server
+    server: Server
     grpc_port: int
     workdir: Path
     seconds: int
@@ -162,7 +165,7 @@ def _milliseconds(value: str) -> float:
 
 
 def ok_grpc_calls(http_port: int) -> float:
-    with urllib.request.urlopen(f"http://{common.HOST}:{http_port}/metrics", timeout=10) as reply:
+    with urllib.request.urlopen(f"http://{HOST}:{http_port}/metrics", timeout=10) as reply:
         found = OK_CALLS.search(reply.read().decode())
     return float(found[1]) if found else 0.0
 
@@ -188,7 +191,7 @@ def measured(bench: Bench, target: Target, load: tuple[int, int]) -> Result:
 def measure_rows(bench: Bench, model: Path, concurrency: list[int]) -> tuple[list, float]:
     """One row per call kind and concurrency, with the ratios to REST binary and to the floor."""
     name = orjson.loads(model.with_suffix(".json").read_bytes())["name"]
-    image = common.mnist_test_set(1)[0]
+    image = mnist_test_set(1)[0]
     classifier = Classifier.load(model, model.with_suffix(".json"), 1)
     floor = in_process_calls_per_second(classifier, image, bench.seconds)
     grpc_call, rest_binary, rest_json = targets(name, bench.server.port, bench.grpc_port, image)
@@ -210,8 +213,8 @@ def measure_rows(bench: Bench, model: Path, concurrency: list[int]) -> tuple[lis
                 f"{result.mean_ms:.2f}",
                 result.failed,
                 f"{result.server_cpu_us:.0f}",
-                common.ratio(result.calls_per_second, rest.calls_per_second),
-                common.ratio(result.calls_per_second, floor),
+                ratio(result.calls_per_second, rest.calls_per_second),
+                ratio(result.calls_per_second, floor),
             ])  # fmt: skip
     return rows, floor
 
@@ -221,16 +224,16 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.quick:
         arguments.concurrency, arguments.seconds = [8], 1.0
     h2load = ensure_h2load(arguments.install_h2load)
-    grpc_port = common.free_port()
+    grpc_port = free_port()
     seconds = max(1, round(arguments.seconds))
     with (
-        common.workspace(arguments.model) as (workdir, model, _),
-        common.service_server(model, workdir, MNIST_GRPC_PORT=str(grpc_port)) as server,
+        workspace(arguments.model) as (workdir, model, _),
+        service_server(model, workdir, MNIST_GRPC_PORT=str(grpc_port)) as server,
     ):
         bench = Bench(h2load, server, grpc_port, workdir, seconds)
         rows, floor = measure_rows(bench, model, arguments.concurrency)
     print(
-        f"Conditions: {common.conditions(model)}; one worker as shipped; h2load, "
+        f"Conditions: {conditions(model)}; one worker as shipped; h2load, "
         f"{seconds} s per run; onnxruntime alone, one image "
         f"per call in one thread: {floor:,.0f} calls/s"
     )
@@ -245,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         "vs REST binary",
         "vs onnxruntime alone",
     ]
-    common.print_table("Unary: one image per call", header, rows)
+    print_table("Unary: one image per call", header, rows)
     return 0
 
 

@@ -8,7 +8,6 @@ the same patches around in-process calls. Patches do not reach spawned workers: 
 """
 
 import contextlib
-import functools
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -52,6 +51,7 @@ VARIANTS: dict[str, Variant] = {
     "shipped": Variant(),
     "uvloop+httptools": Variant(uvicorn_options={"loop": "uvloop", "http": "httptools"}),
     "asyncio+h11": Variant(uvicorn_options={"loop": "asyncio", "http": "h11"}),
+    "uvicorn's own httptools protocol": Variant(uvicorn_options={"http": "httptools"}),
     "no metrics": Variant(
         patches=(
             (Metrics, "observe_request", lambda self, *arguments: None),
@@ -99,7 +99,13 @@ def _apply_for_good(variant: Variant) -> None:
 
         service_main.create_app = create_app
     if variant.uvicorn_options:
-        uvicorn.run = functools.partial(uvicorn.run, **variant.uvicorn_options)
+        run = uvicorn.run
+
+        def run_with_options(*arguments, **keywords) -> None:
+            """The variant's options win over the service's own (``http`` among them)."""
+            run(*arguments, **(keywords | variant.uvicorn_options))
+
+        uvicorn.run = run_with_options
 
 
 def main(argv: list[str] | None = None) -> int:
