@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from service.inference.border import border_is_light, plane_may_lie_between
 from service.inference.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from service.inference.limits import ImageLimits
 
@@ -176,23 +177,9 @@ def _rescale_wide(values: np.ndarray) -> np.ndarray:
 
 def apply_polarity(pixels: np.ndarray, invert: InvertMode) -> np.ndarray:
     """MNIST is light on dark: ``auto`` inverts when the border (the background) is light."""
-    if invert == "true" or (invert == "auto" and _border_is_light(pixels)):
+    if invert == "true" or (invert == "auto" and border_is_light(pixels)):
         return 255 - pixels
     return pixels
-
-
-def _border_is_light(pixels: np.ndarray) -> bool:
-    """Whether the border's median is over 127, decided by counting rather than sorting.
-
-    More than half the values over 127 puts the median over it, fewer puts it at or under;
-    at exactly half it is the mean of the two middle values (``np.median`` took ~15 µs).
-    """
-    border = np.concatenate((pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]))
-    light = border > 127
-    twice_light = 2 * int(np.count_nonzero(light))
-    if twice_light != border.size:
-        return twice_light > border.size
-    return int(border[light].min()) + int(border[~light].max()) > 254
 
 
 def remove_background(pixels: np.ndarray) -> np.ndarray:
@@ -203,6 +190,8 @@ def remove_background(pixels: np.ndarray) -> np.ndarray:
     (polarity forced off): only a background between the two is subtracted, then the ink is
     stretched back to 255.
     """
+    if not plane_may_lie_between(pixels, MIN_CONTRAST, 127.0):
+        return pixels
     plane = _border_plane(pixels)
     if float(plane.max()) < MIN_CONTRAST or float(plane.mean()) > 127.0:
         return pixels

@@ -1,5 +1,7 @@
 """From uploaded bytes to the model's 28x28 input, in every format and mode the service reads."""
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -7,9 +9,14 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
+from service.inference import preprocessing
+from service.inference.border import border_is_light
 from service.inference.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from service.inference.limits import ImageLimits
-from service.inference.preprocessing import _border_is_light, image_to_array
+from service.inference.preprocessing import (
+    image_to_array,
+    remove_background,
+)
 from tests.support.images import drawn_seven, encode, mnist_like, png_header_claiming
 
 LIMITS = ImageLimits(max_pixels=25_000_000, max_side=10_000)
@@ -216,7 +223,7 @@ def test_large_images_are_reduced_before_processing_and_read_the_same(mode: str)
 def test_the_border_check_is_the_median_of_the_border(pixels: np.ndarray) -> None:
     """Counting decides exactly what the median of the border pixels over 127 decides."""
     border = np.concatenate((pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]))
-    assert _border_is_light(pixels) == (float(np.median(border)) > 127.0)
+    assert border_is_light(pixels) == (float(np.median(border)) > 127.0)
 
 
 @pytest.mark.parametrize("image_format", ["PNG", "WEBP", "TIFF"])
@@ -227,3 +234,29 @@ def test_exif_orientation_is_applied_in_every_format_that_carries_it(image_forma
     exif[0x0112] = 6
     data = encode(stored, image_format, exif=exif.tobytes())
     assert overlap(image_to_array(data, "auto", LIMITS), reference_seven()) > 0.8
+
+
+SMALL_SIDES = st.integers(2, 9)
+
+
+@st.composite
+def lit_backgrounds(draw: st.DrawFn) -> np.ndarray:
+    """Planes of any slope and level (around the thresholds too), with noise and some ink."""
+    height, width = draw(st.integers(2, 40)), draw(st.integers(2, 40))
+    offset = draw(st.floats(-40.0, 300.0))
+    slopes = draw(st.tuples(st.floats(-12.0, 12.0), st.floats(-12.0, 12.0)))
+    rows, columns = np.mgrid[0:height, 0:width]
+    noise = draw(arrays(np.int16, (height, width), elements=st.integers(-3, 3)))
+    plane = offset + slopes[0] * rows + slopes[1] * columns + noise
+    if draw(st.booleans()):
+        plane[height // 3 : 1 + 2 * height // 3, width // 3 : 1 + 2 * width // 3] = 255
+    return np.clip(np.rint(plane), 0, 255).astype(np.uint8)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(lit_backgrounds(), arrays(np.uint8, st.tuples(SMALL_SIDES, SMALL_SIDES))))
+def test_the_background_is_decided_as_the_fitted_plane_decides(pixels: np.ndarray) -> None:
+    """Deciding from the fit's coefficients changes no pixel of what fitting the plane gives."""
+    with mock.patch.object(preprocessing, "plane_may_lie_between", return_value=True):
+        by_fitting = remove_background(pixels)
+    assert np.array_equal(remove_background(pixels), by_fitting)
