@@ -55,7 +55,7 @@ VARIANTS: dict[str, Variant] = {
     "no metrics": Variant(
         patches=(
             (Metrics, "observe_request", lambda self, *arguments: None),
-            (Metrics, "observe_inference", lambda self, digits: None),
+            (Metrics, "observe_inference", lambda self, model, version, digits: None),
         )
     ),
     "decode in thread pool": Variant(patches=((dataplane_module, "INLINE_DECODE_BYTES", -1),)),

@@ -9,9 +9,9 @@ import sys
 from pydantic import ValidationError
 
 from service.app import create_app
-from service.inference.classifier import Classifier
 from service.inference.errors import describe_validation_errors
 from service.inference.model_card import ModelLoadError
+from service.inference.repository import open_repository
 from service.rest.server import configure_logging, serve
 from service.settings import Settings
 
@@ -19,12 +19,17 @@ from service.settings import Settings
 def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="mnist-mlp-serve",
-        description="Serve the MNIST model. Every setting is also an MNIST_* environment "
-        "variable (MNIST_MODEL_PATH, MNIST_HOST, MNIST_PORT, MNIST_WORKERS, MNIST_LOG_LEVEL, ...); "
-        "flags given here win.",
+        description="Serve the MNIST models. Every setting is also an MNIST_* environment "
+        "variable (MNIST_MODEL_REPOSITORY, MNIST_HOST, MNIST_PORT, MNIST_WORKERS, "
+        "MNIST_LOG_LEVEL, ...); flags given here win. SIGHUP reloads the models from disk.",
     )
     parser.add_argument(
-        "--model-path", help="ONNX model (default: the shipped models/mnist_mlp.onnx)"
+        "--model-repository",
+        help="folder of ONNX models with their JSON cards, every version served "
+        "(default: the shipped models/)",
+    )
+    parser.add_argument(
+        "--model-path", help="serve only this ONNX model instead of the repository (default: unset)"
     )
     parser.add_argument("--host", help="interface to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to bind (default: 8000)")
@@ -64,14 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     log_config = configure_logging(settings.log_level)
     try:
-        classifier = Classifier.load(
-            settings.model_path, settings.resolved_card_path, settings.intra_op_threads
-        )
+        models = open_repository(settings)
     except ModelLoadError as error:
         print(f"mnist-mlp-serve: {error}", file=sys.stderr)
         return 1
     _exit_zero_on_sigterm()
-    serve(settings, classifier, log_config, create_app)
+    serve(settings, models, log_config, create_app)
     return 0
 
 

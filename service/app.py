@@ -5,14 +5,14 @@ transports; ``MNIST_GRPC_ENABLED=false`` leaves REST alone.
 """
 
 from service.grpc.server import serve_grpc
-from service.inference.classifier import Classifier
+from service.inference.repository import ModelRepository
 from service.rest.app import App
 from service.rest.app import create_app as create_rest_app
 from service.settings import Settings
 
 
-def create_app(settings: Settings | None = None, classifier: Classifier | None = None) -> App:
+def create_app(settings: Settings | None = None, models: ModelRepository | None = None) -> App:
     """The REST app; with ``MNIST_GRPC_ENABLED`` (the default), gRPC lives in its lifespan."""
     settings = settings or Settings()
     companions = [serve_grpc] if settings.grpc_enabled else []
-    return create_rest_app(settings, classifier, companions=companions)
+    return create_rest_app(settings, models, companions=companions)

@@ -8,16 +8,18 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SHIPPED_MODEL = Path("models") / "mnist_mlp.onnx"
+SHIPPED_REPOSITORY = Path("models")
 
 
-def _default_model_path() -> Path:
-    """The shipped model beside the package (a checkout, the container), else under the cwd."""
-    beside_package = Path(__file__).resolve().parent.parent / SHIPPED_MODEL
-    return beside_package if beside_package.exists() else Path.cwd() / SHIPPED_MODEL
+def _default_repository() -> Path:
+    """The shipped models beside the package (a checkout, the container), else under the cwd."""
+    beside_package = Path(__file__).resolve().parent.parent / SHIPPED_REPOSITORY
+    return beside_package if beside_package.is_dir() else Path.cwd() / SHIPPED_REPOSITORY
 
 
-DEFAULT_MODEL_PATH = _default_model_path()
+DEFAULT_REPOSITORY = _default_repository()
+# The shipped fp32 model, one version of the repository's mnist_mlp.
+DEFAULT_MODEL_PATH = DEFAULT_REPOSITORY / "mnist_mlp.onnx"
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
@@ -27,9 +29,18 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MNIST_", frozen=True)
 
-    model_path: Path = Field(DEFAULT_MODEL_PATH, description="The ONNX model to serve.")
+    model_repository: Path = Field(
+        DEFAULT_REPOSITORY,
+        description="Folder of *.onnx models, each with its JSON card; every version is served.",
+    )
+    model_path: Path | None = Field(
+        None, description="Serve only this ONNX file (and its card) instead of the repository."
+    )
     card_path: Path | None = Field(
-        None, description="Its JSON model card; default: the model path with a .json suffix."
+        None, description="The card of MNIST_MODEL_PATH; default: that path with a .json suffix."
+    )
+    model_control: bool = Field(
+        True, description="Serve the repository routes that load and unload models."
     )
     host: str = Field("127.0.0.1", description="Interface to bind; 0.0.0.0 in the container.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port to bind.")
@@ -99,6 +110,8 @@ class Settings(BaseSettings):
         return self
 
     @cached_property
-    def resolved_card_path(self) -> Path:
-        """The card path, defaulting to the model path with ``.json``."""
+    def resolved_card_path(self) -> Path | None:
+        """The card of ``model_path``, defaulting to it with ``.json``; None without one."""
+        if self.model_path is None:
+            return None
         return self.card_path or self.model_path.with_suffix(".json")

@@ -41,10 +41,9 @@ def shipped_model_path() -> Path:
 
 @pytest.fixture(scope="session")
 def shipped_client(shipped_model_path: Path) -> Iterator[TestClient]:
-    """The real app on the shipped model, shared by the tests that only read from it."""
-    with TestClient(
-        create_app(Settings(model_path=shipped_model_path, access_log=False))
-    ) as client:
+    """The real app on the shipped repository (every shipped version; the default one unless a
+    request names another), shared by the tests that only read from it."""
+    with TestClient(create_app(Settings(access_log=False))) as client:
         yield client
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from service.inference.batching import DynamicBatcher
 from service.inference.classifier import Classifier
 from service.inference.codec import InferenceResult, decode_input, requested_outputs
-from service.inference.errors import BadRequest, NotFound, NotReady, ServiceError
+from service.inference.errors import BadRequest, NotReady, ServiceError
 from service.inference.limits import ImageLimits, Upload, check_uploads
 from service.inference.metrics import Metrics
 from service.inference.preprocessing import InvertMode, image_to_array
@@ -21,6 +21,7 @@ from service.inference.protocol import (
     RequestInput,
     ServerMetadata,
 )
+from service.inference.repository import ModelRepository
 from service.inference.wire import InferenceBody
 from service.inference.work import run_request_work
 from service.settings import Settings
@@ -39,26 +40,25 @@ def server_metadata() -> ServerMetadata:
 
 
 class DataPlane:
-    """The application context: settings, metrics, the served model, the heavy-work limiter and
-    the dynamic batcher. A transport builds it with the app and serves a model with ``load``
-    (REST: in its lifespan); until then, and after ``unload``, model operations answer 503."""
+    """The application context: settings, metrics, the model repository, the heavy-work limiter
+    and the dynamic batcher. A transport builds it with the app and serves a repository's
+    models with ``load`` (REST: in its lifespan); until then, and after ``unload``, model
+    operations answer 503."""
 
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.heavy_work_limiter = anyio.CapacityLimiter(settings.heavy_work_threads)
-        self.classifier: Classifier | None = None
-        self.batcher: DynamicBatcher | None = None
+        self.repository = ModelRepository.from_settings(settings)
+        self.batcher = DynamicBatcher() if settings.dynamic_batching else None
 
-    def load(self, classifier: Classifier) -> None:
-        """Serve ``classifier`` from now on (with its own batcher when batching is on)."""
-        self.batcher = DynamicBatcher(classifier) if self.settings.dynamic_batching else None
-        self.classifier = classifier
+    def load(self, repository: ModelRepository) -> None:
+        """Serve ``repository``'s loaded models from now on."""
+        self.repository = repository
 
     def unload(self) -> None:
-        """Stop serving the model: model operations answer 503 again."""
-        self.classifier = None
-        self.batcher = None
+        """Stop serving every model: model operations answer 503 again."""
+        self.repository = ModelRepository.from_settings(self.settings)
 
     @property
     def image_limits(self) -> ImageLimits:
@@ -67,32 +67,21 @@ class DataPlane:
         )
 
     def model(self, name: str | None = None, version: str | None = None) -> Classifier:
-        """The served model, checked against the name and version asked for (None: any)."""
-        classifier = self.classifier
-        if classifier is None:
-            raise NotReady("the model is not loaded yet; retry in a moment")
-        card = classifier.card
-        if name is not None and name != card.name:
-            raise NotFound(
-                f"unknown model {name!r}; this server serves {card.name!r}", "unknown_model"
-            )
-        if version is not None and version != card.version:
-            raise NotFound(
-                f"model {card.name!r} has no version {version!r}; its versions: {card.version!r}",
-                "unknown_version",
-            )
-        return classifier
+        """The model version asked for (None: the default model, or its default version)."""
+        return self.repository.get(name, version)
 
     def ready(self) -> bool:
-        """True once the model is loaded; a ``NotReady`` (503) before."""
-        self.model()
+        """True while a model serves; a ``NotReady`` (503) before, or once all are unloaded."""
+        if not self.repository.ready():
+            raise NotReady("no model is loaded yet; retry in a moment", "no_model_loaded")
         return True
 
     def model_metadata(self, name: str, version: str | None = None) -> ModelMetadata:
         card = self.model(name, version).card
+        versions = [version] if version else list(self.repository.served(name).versions)
         return ModelMetadata(
             name=card.name,
-            versions=[card.version],
+            versions=versions,
             platform=PLATFORM,
             inputs=card.inputs,
             outputs=card.outputs,
@@ -115,15 +104,20 @@ class DataPlane:
         # The probabilities always run, in the same call, so that the metrics count every one.
         names = list(dict.fromkeys([classifier.output_name, *(out.spec.name for out in outputs)]))
         arrays = dict(zip(names, classifier.run(names, images), strict=True))
-        self.metrics.observe_inference(classifier.digits(arrays[classifier.output_name]))
-        results = [(output, arrays[output.spec.name]) for output in outputs]
         card = classifier.card
+        self.metrics.observe_inference(
+            card.name, card.version, classifier.digits(arrays[classifier.output_name])
+        )
+        results = [(output, arrays[output.spec.name]) for output in outputs]
         return InferenceResult(card.name, card.version, request.id, results)
 
-    async def predict(self, uploads: list[Upload], invert: InvertMode) -> dict[str, object]:
-        """Decode each image to MNIST's 28x28 form and classify them all in one model call; the
-        answer is ``PredictResponse``'s fields as plain data."""
-        classifier = self.model()
+    async def predict(
+        self, uploads: list[Upload], invert: InvertMode, version: str | None = None
+    ) -> dict[str, object]:
+        """Decode each image to MNIST's 28x28 form and classify them all in one model call by
+        the default model (in ``version``, else its default); the answer is
+        ``PredictResponse``'s fields as plain data."""
+        classifier = self.model(None, version)
         check_uploads(uploads, self.settings.max_images_per_request, self.settings.max_image_bytes)
         small = sum(len(upload.data) for upload in uploads) <= INLINE_DECODE_BYTES
         images = await run_request_work(
@@ -135,12 +129,13 @@ class DataPlane:
             inline=small,
         )
         if self.batcher is not None:
-            probabilities = await self.batcher.predict(images)
+            probabilities = await self.batcher.predict(classifier, images)
         else:
             probabilities = classifier.predict(images)
         predictions = _predictions(classifier, probabilities, uploads)
-        self.metrics.observe_inference([str(prediction["digit"]) for prediction in predictions])
         card = classifier.card
+        digits = [str(prediction["digit"]) for prediction in predictions]
+        self.metrics.observe_inference(card.name, card.version, digits)
         return {"model": {"name": card.name, "version": card.version}, "predictions": predictions}
 
 

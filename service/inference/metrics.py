@@ -30,7 +30,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-        self._digit_series: dict[str, Counter] = {}
+        self._digit_series: dict[tuple[str, str, str], Counter] = {}
+        self._batch_series: dict[tuple[str, str], Histogram] = {}
         self.requests = Counter(
             "mnist_http_requests",
             "HTTP requests served, by route template, method and status.",
@@ -59,12 +60,22 @@ class Metrics:
         )
         self.batch_sizes = Histogram(
             "mnist_inference_batch_size",
-            "Images per onnxruntime call.",
+            "Images per onnxruntime call, by model and version.",
+            ["model", "version"],
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
         self.predictions = Counter(
-            "mnist_predictions", "Predicted digits.", ["digit"], registry=self.registry
+            "mnist_predictions",
+            "Predicted digits, by model and version.",
+            ["model", "version", "digit"],
+            registry=self.registry,
+        )
+        self.model_loads = Counter(
+            "mnist_model_loads",
+            "Model loads from the repository, by model and result (loaded or failed).",
+            ["model", "result"],
+            registry=self.registry,
         )
         self.rejected_inputs = Counter(
             "mnist_rejected_inputs",
@@ -94,14 +105,19 @@ class Metrics:
         self.grpc_requests.labels(method, code).inc()
         self.grpc_request_latency.labels(method).observe(seconds)
 
-    def observe_inference(self, digits: list[str]) -> None:
+    def observe_inference(self, model: str, version: str, digits: list[str]) -> None:
         """Count one model call and the digit each of its images got, one ``inc`` per digit."""
-        self.batch_sizes.observe(len(digits))
+        batch_key = (model, version)
+        batch_series = self._batch_series.get(batch_key)
+        if batch_series is None:
+            batch_series = self._batch_series[batch_key] = self.batch_sizes.labels(model, version)
+        batch_series.observe(len(digits))
         counts = {digits[0]: 1} if len(digits) == 1 else collections.Counter(digits)
         for digit, count in counts.items():
-            series = self._digit_series.get(digit)
+            key = (model, version, digit)
+            series = self._digit_series.get(key)
             if series is None:
-                series = self._digit_series[digit] = self.predictions.labels(digit)
+                series = self._digit_series[key] = self.predictions.labels(model, version, digit)
             series.inc(count)
 
     def exposition(self) -> bytes:

@@ -1,6 +1,7 @@
 """The machine-readable model card: with the ONNX signature, all that training shares."""
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -31,6 +32,9 @@ class ModelCard(BaseModel):
     inputs: list[TensorSpec] = Field(min_length=1, max_length=1)
     outputs: list[TensorSpec] = Field(min_length=1)
     labels: list[str]
+    created: datetime | None = Field(
+        None, description="When the model was built (ISO 8601); picks the newest version."
+    )
 
 
 def read_model_card(path: Path) -> ModelCard:

@@ -7,13 +7,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
-from service.inference.classifier import Classifier
 from service.inference.dataplane import SERVER_NAME, SERVER_VERSION, DataPlane
+from service.inference.repository import ModelRepository, open_repository
 from service.rest.errors import install_error_handlers
 from service.rest.middleware import RequestBodyGuard, RequestObserver, refusal_recorder
 from service.rest.protocol import CONNECTION_POLICY, ConnectionPolicy
 from service.rest.raw import HotRoutes, RawRoute
-from service.rest.routes import docs, metrics, page, predict, v2
+from service.rest.reload_signal import reload_on_sighup
+from service.rest.routes import docs, metrics, page, predict, repository, v2
 from service.settings import Settings
 
 DESCRIPTION = (
@@ -46,10 +47,10 @@ class App(FastAPI):
 
 def create_app(
     settings: Settings | None = None,
-    classifier: Classifier | None = None,
+    models: ModelRepository | None = None,
     companions: Sequence[Companion] = (),
 ) -> App:
-    """Build the app; the model is loaded in the lifespan unless an already loaded one is given.
+    """Build the app; the models are loaded in the lifespan unless already loaded ones are given.
 
     Each companion is entered once the model is loaded, and exited (in reverse order) after
     the HTTP requests in flight have finished.
@@ -59,13 +60,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         settings = dataplane.settings
-        dataplane.load(
-            classifier
-            or Classifier.load(
-                settings.model_path, settings.resolved_card_path, settings.intra_op_threads
-            )
-        )
+        dataplane.load(models or open_repository(settings))
         async with AsyncExitStack() as stack:
+            stack.enter_context(reload_on_sighup(dataplane))
             for companion in companions:
                 await stack.enter_async_context(companion(dataplane))
             # Given to the server through the lifespan state: ReadTimeoutProtocol reads it.
@@ -85,6 +82,9 @@ def create_app(
     app.state.dataplane = dataplane
     install_error_handlers(app)
     app.router.routes.extend(HOT_ROUTES)
-    for router in (v2.router, page.router, metrics.router, docs.router):
+    routers = [v2.router, page.router, metrics.router, docs.router]
+    if dataplane.settings.model_control:
+        routers.append(repository.router)
+    for router in routers:
         app.include_router(router)
     return app

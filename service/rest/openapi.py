@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 ERROR_DESCRIPTIONS = {
     400: "Malformed request",
     404: "Unknown model, version or route",
+    409: "Would reach only one of several workers",
     413: "Too large: bytes, pixels or images",
     415: "Not an image, or an unsupported content type",
     503: "The model is not loaded",

@@ -1,9 +1,11 @@
 """Serving the REST app with uvicorn: one process, or workers that build their own app."""
 
+import contextlib
 import copy
 import logging
 import logging.config
 import os
+import signal
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -11,9 +13,11 @@ from typing import Any
 import uvicorn
 import uvicorn.config
 from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
-from service.inference.classifier import Classifier
 from service.inference.metrics import MULTIPROCESS_DIRECTORY_VARIABLE
+from service.inference.model_control import SUPERVISOR_VARIABLE
+from service.inference.repository import ModelRepository
 from service.settings import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -57,13 +61,14 @@ AppFactory = Callable[..., FastAPI]
 
 def serve(
     settings: Settings,
-    classifier: Classifier,
+    models: ModelRepository,
     log_config: dict[str, Any],
     create_app: AppFactory,
 ) -> None:
-    """Run uvicorn until it is stopped; one worker serves the model already loaded.
+    """Run uvicorn until it is stopped; one worker serves the models already loaded, several
+    load their own (and SIGHUP to this process has each reload them in place).
 
-    ``create_app(settings, classifier=...)`` builds the served app (``service.app``'s: REST with
+    ``create_app(settings, models=...)`` builds the served app (``service.app``'s: REST with
     gRPC beside it); with several workers each calls it by its import path.
     """
     options = {
@@ -76,10 +81,29 @@ def serve(
         "http": "service.rest.protocol:ReadTimeoutProtocol",
     }
     if settings.workers == 1:
-        uvicorn.run(create_app(settings, classifier=classifier), **options)
+        uvicorn.run(create_app(settings, models=models), **options)
         return
     # Workers build their own app from the environment and share metrics through files.
     with tempfile.TemporaryDirectory(prefix="mnist-mlp-metrics-") as metrics_directory:
         os.environ.setdefault(MULTIPROCESS_DIRECTORY_VARIABLE, metrics_directory)
+        os.environ[SUPERVISOR_VARIABLE] = str(os.getpid())
         factory = f"{create_app.__module__}:{create_app.__qualname__}"
-        uvicorn.run(factory, factory=True, workers=settings.workers, **options)
+        config = uvicorn.Config(factory, factory=True, workers=settings.workers, **options)
+        ReloadingWorkers(config, sockets=[config.bind_socket()]).run()
+
+
+class ReloadingWorkers(Multiprocess):
+    """uvicorn's worker supervisor, except that SIGHUP goes on to every worker, which reloads
+    its models in place (verified, then swapped): uvicorn's own SIGHUP restarts the workers,
+    and a retiring worker closes its idle keep-alive connections, which a client sending at
+    that instant sees as a dropped request (5 in one run of
+    tests/reliability/test_reload_under_load.py)."""
+
+    def handle_hup(self) -> None:
+        logging.getLogger("service.repository").info(
+            "SIGHUP: every worker reloads the model repository"
+        )
+        for process in self.processes:
+            if process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGHUP)

@@ -35,12 +35,12 @@ def test_metrics_count_requests_latency_batches_digits_and_rejections(tiny_clien
         == 1
     )
     assert metric_value(text, 'mnist_http_request_duration_seconds_count{route="/predict"}') == 3
-    assert metric_value(text, 'mnist_inference_batch_size_bucket{le="4.0"}') == 1
-    assert metric_value(text, 'mnist_inference_batch_size_bucket{le="2.0"}') == 0
+    model = 'model="mnist_mlp",version="1"'
+    assert metric_value(text, f'mnist_inference_batch_size_bucket{{le="4.0",{model}}}') == 1
+    assert metric_value(text, f'mnist_inference_batch_size_bucket{{le="2.0",{model}}}') == 0
     for digit in set(digits):
-        assert metric_value(text, f'mnist_predictions_total{{digit="{digit}"}}') == digits.count(
-            digit
-        )
+        counted = metric_value(text, f'mnist_predictions_total{{digit="{digit}",{model}}}')
+        assert counted == digits.count(digit)
     assert metric_value(text, 'mnist_rejected_inputs_total{reason="not_an_image"}') == 1
     assert metric_value(text, 'mnist_rejected_inputs_total{reason="invalid_request"}') == 1
 

@@ -263,7 +263,7 @@ def test_inference_is_counted_in_the_metrics(tiny_client: TestClient) -> None:
     content, headers = binary_body(random_images(6))
     assert post(tiny_client, (content, headers)).status_code == 200
     text = tiny_client.get("/metrics").text
-    assert "mnist_inference_batch_size_count 1.0" in text
+    assert 'mnist_inference_batch_size_count{model="mnist_mlp",version="1"} 1.0' in text
     counted = [
         float(line.split()[-1])
         for line in text.splitlines()

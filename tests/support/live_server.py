@@ -29,7 +29,9 @@ WORKER_STARTED = re.compile(r"Started server process \[(\d+)\]")
 class LiveService:
     """A running ``python -m service``; its stderr is collected line by line as it is written.
 
-    Only the settings given here apply: ``MNIST_*`` variables of the caller's shell are dropped.
+    ``model_path`` is one ONNX file (``MNIST_MODEL_PATH``) or a repository folder
+    (``MNIST_MODEL_REPOSITORY``). Only the settings given here apply: ``MNIST_*`` variables of
+    the caller's shell are dropped.
     """
 
     def __init__(self, model_path: Path, **settings: str) -> None:
@@ -42,7 +44,9 @@ class LiveService:
         }
         environment = {
             **inherited,
-            "MNIST_MODEL_PATH": str(model_path),
+            ("MNIST_MODEL_REPOSITORY" if model_path.is_dir() else "MNIST_MODEL_PATH"): str(
+                model_path
+            ),
             "MNIST_HOST": "127.0.0.1",
             "MNIST_PORT": str(self.port),
             "MNIST_GRPC_PORT": str(self.grpc_port),

@@ -63,10 +63,15 @@ def card_for(model_bytes: bytes, name: str = "mnist_mlp", version: str = "1") ->
     }
 
 
-def write_model(directory: Path, model: onnx.ModelProto | None = None, **card_overrides) -> Path:
-    """Write ``mnist_mlp.onnx`` and its card into ``directory``; returns the model path."""
+def write_model(
+    directory: Path,
+    model: onnx.ModelProto | None = None,
+    stem: str = "mnist_mlp",
+    **card_overrides,
+) -> Path:
+    """Write ``<stem>.onnx`` and its card into ``directory``; returns the model path."""
     model_bytes = (model or build_tiny_model()).SerializeToString()
-    model_path = directory / "mnist_mlp.onnx"
+    model_path = directory / f"{stem}.onnx"
     model_path.write_bytes(model_bytes)
     card = card_for(model_bytes) | card_overrides
     model_path.with_suffix(".json").write_text(json.dumps(card, indent=2), encoding="utf-8")

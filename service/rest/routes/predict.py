@@ -42,18 +42,30 @@ InvertQuery = Annotated[
 ]
 
 
-async def predict(invert: InvertQuery = "auto") -> PredictResponse:
+VersionQuery = Annotated[
+    str | None,
+    Query(
+        description="A version of the model (GET /v2/models/mnist_mlp lists them); default: "
+        "the repository's default version."
+    ),
+]
+
+
+async def predict(invert: InvertQuery = "auto", version: VersionQuery = None) -> PredictResponse:
     """Decode each image to MNIST's 28x28 form and classify them all in one model call."""
     raise NotImplementedError("served by answer_predict")
 
 
-def invert_mode(query_string: bytes) -> InvertMode:
-    """The ``invert`` query parameter (the last one given), refused as FastAPI words it."""
-    mode = "auto"
-    if query_string:
-        for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
-            if name == "invert":
-                mode = value
+def query_parameters(query_string: bytes) -> dict[str, str]:
+    """The query's parameters, the last value of each."""
+    if not query_string:
+        return {}
+    return dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+
+
+def invert_mode(parameters: dict[str, str]) -> InvertMode:
+    """The ``invert`` query parameter, refused as FastAPI words it."""
+    mode = parameters.get("invert", "auto")
     if mode not in INVERT_MODES:
         allowed = ", ".join(repr(choice) for choice in INVERT_MODES[:-1])
         raise BadRequest(
@@ -65,14 +77,15 @@ def invert_mode(query_string: bytes) -> InvertMode:
 
 async def answer_predict(scope, receive) -> RawResponse:
     """The query, then the model (503 before the body is read), then the body and images."""
-    invert = invert_mode(scope["query_string"])
+    parameters = query_parameters(scope["query_string"])
+    invert, version = invert_mode(parameters), parameters.get("version")
     dataplane = dataplane_of(scope["app"])
-    dataplane.model()
+    dataplane.model(None, version)
     body = await read_body(receive)
     uploads = uploads_from_body(header(scope, b"content-type"), body)
     # Written with orjson rather than through ``PredictResponse`` (which documents the body):
     # the card guarantees ten labelled outputs, and the bytes are the same as pydantic's.
-    return orjson.dumps(await dataplane.predict(uploads, invert)), JSON, None
+    return orjson.dumps(await dataplane.predict(uploads, invert, version)), JSON, None
 
 
 ROUTES = [
@@ -83,7 +96,7 @@ ROUTES = [
         response_model=PredictResponse,
         response_model_exclude_none=True,
         openapi_extra=REQUEST_BODY,
-        responses=error_responses(400, 413, 415, 503),
+        responses=error_responses(400, 404, 413, 415, 503),
         summary="Classify one or more digit images",
         tags=["predict"],
     )

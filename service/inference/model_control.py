@@ -1,0 +1,114 @@
+"""Managing the repository at run time: index, load, unload, reload everything (SIGHUP).
+
+Each operation works on the models of this process. With several uvicorn workers a request
+reaches one of them: a load then loads here (so its answer names any problem), and on success
+sends SIGHUP to the main process, which passes it to every worker, each reloading the whole
+repository from disk. An unload cannot be passed on that way, so it is refused (409) with
+several workers. The index answers in every mode, for the worker that takes the request.
+"""
+
+import logging
+import os
+import signal
+from dataclasses import dataclass
+
+from service.inference.dataplane import DataPlane
+from service.inference.errors import NotFound, ServiceError
+from service.inference.model_card import ModelLoadError
+from service.inference.repository import IndexEntry, ServedModel
+
+logger = logging.getLogger("service.repository")
+
+# Set by the main process of several workers (service.rest.server) to its own PID.
+SUPERVISOR_VARIABLE = "MNIST_MLP_SUPERVISOR_PID"
+
+
+class LoadFailed(ServiceError):
+    """A load that found a problem on disk; nothing changed, the message names the file."""
+
+    status_code = 400
+    reason = "load_failed"
+
+
+class SeveralWorkers(ServiceError):
+    """Load and unload would reach one worker of several."""
+
+    status_code = 409
+    reason = "several_workers"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a load put in service: the model, its versions and the default one."""
+
+    name: str
+    versions: list[str]
+    default_version: str
+
+
+def repository_index(dataplane: DataPlane, ready_only: bool = False) -> list[IndexEntry]:
+    """Every version loaded, unloaded or only on disk (only the ready ones if asked)."""
+    entries = dataplane.repository.index()
+    return [entry for entry in entries if entry.state == "READY"] if ready_only else entries
+
+
+def load_model(dataplane: DataPlane, name: str) -> LoadResult:
+    """Re-read, verify, warm and swap in every version of ``name``; blocking (seconds at most):
+    a transport runs it off its event loop. With several workers, the others reload too."""
+    supervisor = _supervisor(dataplane, "load")
+    try:
+        model = dataplane.repository.load(name)
+    except (ModelLoadError, NotFound) as error:
+        dataplane.metrics.model_loads.labels(name, "failed").inc()
+        if isinstance(error, NotFound):
+            raise
+        raise LoadFailed(f"load of model {name!r} failed, nothing changed: {error}") from None
+    dataplane.metrics.model_loads.labels(name, "loaded").inc()
+    if supervisor is not None:
+        logger.info(
+            "model %s loaded in this worker; SIGHUP to %d reloads the others", name, supervisor
+        )
+        os.kill(supervisor, signal.SIGHUP)
+    return _result(model)
+
+
+def unload_model(dataplane: DataPlane, name: str) -> None:
+    """Take ``name`` out of service until it is loaded again."""
+    if dataplane.settings.workers > 1:
+        raise SeveralWorkers(
+            f"unload would reach one of {dataplane.settings.workers} workers; run one worker "
+            "(MNIST_WORKERS=1) to unload, or remove the model's files and send SIGHUP to the "
+            "server's main process"
+        )
+    dataplane.repository.unload(name)
+
+
+def reload_everything(dataplane: DataPlane) -> list[ModelLoadError]:
+    """SIGHUP: load every model on disk, each on its own; returns the failures (logged)."""
+    try:
+        failures = dataplane.repository.load_all()
+    except ModelLoadError as error:
+        logger.error("reload of the repository failed, nothing changed: %s", error)
+        return [error]
+    for failure in failures:
+        logger.error("a model's reload failed, it serves what it served: %s", failure)
+    logger.info("reloaded the repository from disk: %d failures", len(failures))
+    return failures
+
+
+def _supervisor(dataplane: DataPlane, operation: str) -> int | None:
+    """The main process to pass a load on to, with several workers; None with one."""
+    workers = dataplane.settings.workers
+    if workers == 1:
+        return None
+    supervisor = os.environ.get(SUPERVISOR_VARIABLE, "")
+    if supervisor != str(os.getppid()):
+        raise SeveralWorkers(
+            f"{operation} would reach one of {workers} workers, and this process has no "
+            "main process to pass it on to; send SIGHUP to the server's main process"
+        )
+    return int(supervisor)
+
+
+def _result(model: ServedModel) -> LoadResult:
+    return LoadResult(model.name, list(model.versions), model.default_version)
