@@ -4,6 +4,7 @@ Refusals are the core's ``ServiceError``s, raised through: ``observer.CallObserv
 once as status codes, so no method here handles an error itself.
 """
 
+import anyio
 import grpc
 
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
@@ -12,6 +13,7 @@ from service.grpc.tensors import infer_response, inference_body
 from service.inference.dataplane import DataPlane, server_metadata
 from service.inference.errors import NotReady
 from service.inference.model_card import TensorSpec
+from service.inference.model_control import load_model, unload_model
 from service.inference.work import run_request_work
 
 # Decoding a message this small costs less than the hop to a worker thread (as over REST).
@@ -33,7 +35,9 @@ def _tensors(specs: list[TensorSpec]) -> list[pb.ModelMetadataResponse.TensorMet
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
-    """The V2 methods a served model answers; the repository methods stay UNIMPLEMENTED."""
+    """The V2 methods, and the protocol's two repository methods (load, unload) unless
+    ``MNIST_MODEL_CONTROL=false``, which leaves them UNIMPLEMENTED as REST leaves its routes
+    out. The protocol has no index method: ``POST /v2/repository/index`` lists the versions."""
 
     def __init__(self, dataplane: DataPlane) -> None:
         self.dataplane = dataplane
@@ -96,3 +100,25 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         body = inference_body(request)
         result = self.dataplane.infer(request.model_name, _version(request.model_version), body)
         return infer_response(result)
+
+    async def RepositoryModelLoad(
+        self, request: pb.RepositoryModelLoadRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RepositoryModelLoadResponse:
+        """Re-read, verify and swap in the model, off the event loop (as over REST)."""
+        await self._model_control(context)
+        await anyio.to_thread.run_sync(load_model, self.dataplane, request.model_name)
+        return pb.RepositoryModelLoadResponse(model_name=request.model_name, isLoaded=True)
+
+    async def RepositoryModelUnload(
+        self, request: pb.RepositoryModelUnloadRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RepositoryModelUnloadResponse:
+        await self._model_control(context)
+        await anyio.to_thread.run_sync(unload_model, self.dataplane, request.model_name)
+        return pb.RepositoryModelUnloadResponse(model_name=request.model_name, isUnloaded=True)
+
+    async def _model_control(self, context: grpc.aio.ServicerContext) -> None:
+        if not self.dataplane.settings.model_control:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED,
+                "model control is off (MNIST_MODEL_CONTROL=false)",
+            )

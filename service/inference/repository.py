@@ -98,6 +98,8 @@ class ModelRepository:
             name = self.default_model_name()
         model = models.get(name)
         if model is None:
+            if not models and not self._unloaded:
+                raise NotReady("no model is loaded yet; retry in a moment", "no_model_loaded")
             if name in self._unloaded:
                 raise NotReady(
                     f"model {name!r} is unloaded; load it again to serve it", "model_unloaded"

@@ -5,10 +5,11 @@ import copy
 import os
 from functools import cache
 
+import grpc
+import httpx
 import pytest
-from fastapi.testclient import TestClient
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from service.rest.app import create_app
 from service.settings import Settings
 from tests.deploy.manifests import (
     KUSTOMIZATIONS,
@@ -24,6 +25,8 @@ from tests.deploy.manifests import (
     render,
     validate_kubernetes,
 )
+from tests.support.grpc_servers import served
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.skipif(kubectl() is None, reason=MISSING_KUBECTL)
 
@@ -187,17 +190,26 @@ def _settings_from(container: dict, monkeypatch: pytest.MonkeyPatch) -> Settings
 def test_every_probe_and_port_is_one_the_service_serves(
     name: str, document: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Probes are answered 200 by the real app built from the container's own settings, on the
-    port those settings bind; every declared port is one the service listens on."""
+    """The app built from the container's own settings (service.app: REST, and gRPC when on),
+    served on free loopback ports, answers every probe path with 200 and gRPC health with
+    SERVING; the ports the manifests declare are exactly the ones those settings bind."""
     for container in containers(document):
         settings = _settings_from(container, monkeypatch)
-        served_ports = {settings.port}
-        if hasattr(settings, "grpc_port"):
-            served_ports.add(settings.grpc_port)
+        served_ports = {settings.port} | ({settings.grpc_port} if settings.grpc_enabled else set())
         declared = {port["containerPort"] for port in container.get("ports", [])}
-        assert declared and declared <= served_ports
-        with TestClient(create_app(settings)) as client:
+        assert declared == served_ports
+        for kind, probe in probes(container):
+            assert container_port(container, probe["httpGet"]["port"]) == settings.port, kind
+        loopback = settings.model_copy(update={"grpc_port": free_port()})
+        with served(loopback) as server:
             for kind, probe in probes(container):
-                action = probe["httpGet"]
-                assert container_port(container, action["port"]) == settings.port, kind
-                assert client.get(action["path"]).status_code == 200, (kind, action["path"])
+                path = probe["httpGet"]["path"]
+                assert httpx.get(server.url + path, timeout=10).status_code == 200, (kind, path)
+            if settings.grpc_enabled:
+                assert grpc_health(server.target) == health_pb2.HealthCheckResponse.SERVING
+
+
+def grpc_health(target: str) -> int:
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        return stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=10).status

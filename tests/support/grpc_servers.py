@@ -27,9 +27,11 @@ class Served:
 
 
 def grpc_settings(model_path: Path, **overrides: object) -> Settings:
-    """Settings for a test server: the model given, gRPC on a free port, no access log."""
+    """Settings for a test server: the model given (a file, or a repository folder), gRPC on a
+    free port, no access log."""
+    model = {"model_repository": model_path} if model_path.is_dir() else {"model_path": model_path}
     values: dict[str, object] = {
-        "model_path": model_path,
+        **model,
         "access_log": False,
         "grpc_port": free_port(),
     }

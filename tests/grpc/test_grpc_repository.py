@@ -1,0 +1,70 @@
+"""The protocol's repository methods over gRPC: load and unload on the same core as REST."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from service.grpc.proto import grpc_predict_v2_pb2 as pb
+from tests.support.grpc_servers import Served, grpc_settings, inference_stub, served
+from tests.support.models import build_tiny_model, write_model
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Path:
+    write_model(tmp_path, build_tiny_model(seed=1), stem="first", version="a")
+    return tmp_path
+
+
+def serve_repository(folder: Path, **overrides: object):
+    return served(grpc_settings(folder, **overrides))
+
+
+@pytest.fixture
+def server(repository: Path) -> Iterator[Served]:
+    with serve_repository(repository) as server:
+        yield server
+
+
+def ready(stub, version: str = "") -> bool:
+    return stub.ModelReady(pb.ModelReadyRequest(name="mnist_mlp", version=version)).ready
+
+
+def test_unload_then_load_round_trip_and_a_new_version(server: Served, repository: Path) -> None:
+    with inference_stub(server.target) as stub:
+        unloaded = stub.RepositoryModelUnload(
+            pb.RepositoryModelUnloadRequest(model_name="mnist_mlp")
+        )
+        assert (unloaded.model_name, unloaded.isUnloaded) == ("mnist_mlp", True)
+        assert not ready(stub)
+        write_model(repository, build_tiny_model(seed=2), stem="second", version="b")
+        loaded = stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="mnist_mlp"))
+        assert (loaded.model_name, loaded.isLoaded) == ("mnist_mlp", True)
+        assert ready(stub, "a") and ready(stub, "b")
+
+
+def test_a_failed_load_is_invalid_argument_naming_the_file(
+    server: Served, repository: Path
+) -> None:
+    (repository / "first.onnx").write_bytes(build_tiny_model(seed=9).SerializeToString())
+    with inference_stub(server.target) as stub:
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="mnist_mlp"))
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert f"model {repository / 'first.onnx'}: sha256 differs" in caught.value.details()
+        assert ready(stub, "a")
+        with pytest.raises(grpc.RpcError) as unknown:
+            stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="nope"))
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_model_control_off_leaves_them_unimplemented(repository: Path) -> None:
+    with (
+        serve_repository(repository, model_control=False) as server,
+        inference_stub(server.target) as stub,
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="mnist_mlp"))
+        assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert ready(stub, "a")
