@@ -10,7 +10,7 @@ import numpy as np
 from service.inference.batching import DynamicBatcher
 from service.inference.classifier import Classifier
 from service.inference.codec import InferenceResult, decode_input, requested_outputs
-from service.inference.errors import BadRequest, NotReady, ServiceError
+from service.inference.errors import BadRequest, ServiceError
 from service.inference.limits import ImageLimits, Upload, check_uploads
 from service.inference.metrics import Metrics
 from service.inference.preprocessing import InvertMode, image_to_array
@@ -72,8 +72,7 @@ class DataPlane:
 
     def ready(self) -> bool:
         """True while a model serves; a ``NotReady`` (503) before, or once all are unloaded."""
-        if not self.repository.ready():
-            raise NotReady("no model is loaded yet; retry in a moment", "no_model_loaded")
+        self.repository.default_model_name()
         return True
 
     def model_metadata(self, name: str, version: str | None = None) -> ModelMetadata:

@@ -28,6 +28,7 @@ from service.settings import Settings
 
 logger = logging.getLogger("service.repository")
 
+NOT_LOADED_YET = "the models are not loaded yet; retry in a moment"
 READY = "READY"
 UNAVAILABLE = "UNAVAILABLE"
 
@@ -99,7 +100,7 @@ class ModelRepository:
         model = models.get(name)
         if model is None:
             if not models and not self._unloaded:
-                raise NotReady("no model is loaded yet; retry in a moment", "no_model_loaded")
+                raise NotReady(NOT_LOADED_YET, "no_model_loaded")
             if name in self._unloaded:
                 raise NotReady(
                     f"model {name!r} is unloaded; load it again to serve it", "model_unloaded"
@@ -128,7 +129,9 @@ class ModelRepository:
         if self._default_model in models:
             return self._default_model  # type: ignore[return-value]
         if not models:
-            raise NotReady("no model is loaded; load one to serve requests", "no_model_loaded")
+            if self._unloaded:
+                raise NotReady("every model is unloaded; load one to serve requests", "unloaded")
+            raise NotReady(NOT_LOADED_YET, "no_model_loaded")
         return sorted(models)[0]
 
     def ready(self) -> bool:

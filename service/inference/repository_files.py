@@ -63,7 +63,14 @@ def scan_folder(folder: Path) -> RepositoryLayout:
         models.setdefault(card.name, []).append(files)
     if not models:
         raise ModelLoadError(f"model repository {folder}: no *.onnx model in it")
-    default_model, default_versions = _read_repository_file(folder / REPOSITORY_FILE)
+    path = folder / REPOSITORY_FILE
+    default_model, default_versions = _read_repository_file(path)
+    if default_model is not None and default_model not in models:
+        known = ", ".join(repr(name) for name in models)
+        raise ModelLoadError(
+            f"repository file {path}: default_model {default_model!r} is not in the folder "
+            f"(it holds {known})"
+        )
     return RepositoryLayout(models, default_model, default_versions)
 
 

@@ -104,6 +104,8 @@ class ReloadingWorkers(Multiprocess):
             "SIGHUP: every worker reloads the model repository"
         )
         for process in self.processes:
-            if process.pid is not None:
+            # A worker still starting loads the repository anyway, and has no handler yet: a
+            # SIGHUP would end it.
+            if process.pid is not None and process.is_ready(timeout=1):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(process.pid, signal.SIGHUP)

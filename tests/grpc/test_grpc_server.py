@@ -131,7 +131,7 @@ def test_without_a_model_inference_is_unavailable_and_readiness_false(model_path
             statuses = [(await health.Check(check)).status for check in checks]
         await server.stop()
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert caught.value.details() == "no model is loaded yet; retry in a moment"
+        assert caught.value.details() == "the models are not loaded yet; retry in a moment"
         assert statuses == [SERVING, NOT_SERVING]
 
     asyncio.run(scenario())

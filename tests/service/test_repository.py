@@ -260,9 +260,17 @@ def _bad_repository_file(folder: Path) -> str:
     return f"repository file {folder / REPOSITORY_FILE}: expected"
 
 
+def _unknown_default_model(folder: Path) -> str:
+    (folder / REPOSITORY_FILE).write_text(json.dumps({"default_model": "digits"}))
+    return (
+        f"repository file {folder / REPOSITORY_FILE}: default_model 'digits' is not in the folder"
+    )
+
+
 @pytest.mark.parametrize(
     "break_it",
     [
+        _unknown_default_model,
         _corrupt_checksum,
         _missing_card,
         _broken_contract,
