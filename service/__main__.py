@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mnist-mlp-serve: {error}", file=sys.stderr)
         return 1
     _exit_zero_on_sigterm()
+    if settings.workers > 1:
+        # The load above was the check; each worker loads its own, so this process keeps none.
+        models = None
     serve(settings, models, log_config, create_app)
     return 0
 

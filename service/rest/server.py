@@ -61,7 +61,7 @@ AppFactory = Callable[..., FastAPI]
 
 def serve(
     settings: Settings,
-    models: ModelRepository,
+    models: ModelRepository | None,
     log_config: dict[str, Any],
     create_app: AppFactory,
 ) -> None:
