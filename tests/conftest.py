@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from service.rest.app import create_app
 from service.settings import DEFAULT_MODEL_PATH, Settings
 from tests.support.models import write_model
+from tests.support.repositories import client_for, two_versions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,3 +56,16 @@ def mnist_dir() -> Path:
         pytest.skip("MNIST_DIR is not set; it names a folder with the four MNIST IDX files")
     path = Path(value)
     return path if path.is_absolute() else (PROJECT_ROOT / path).resolve()
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Path:
+    """A model repository of two tiny versions of mnist_mlp (tests.support.repositories)."""
+    return two_versions(tmp_path)
+
+
+@pytest.fixture
+def repository_client(repository: Path) -> Iterator[TestClient]:
+    """The real app serving ``repository``, lifespan entered."""
+    with client_for(repository) as client:
+        yield client

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from tests.support.live_server import LiveService, live_service
-from tests.support.models import build_tiny_model, write_model
+from tests.support.models import build_tiny_model
+from tests.support.repositories import write_version
 
 CLIENTS = 6
 LOADS = 10
@@ -28,10 +29,6 @@ BODY = {
         {"name": "image", "shape": [1, 28, 28], "datatype": "UINT8", "data": IMAGE.ravel().tolist()}
     ]
 }
-
-
-def write_version(folder: Path, stem: str, version: str, seed: int) -> Path:
-    return write_model(folder, build_tiny_model(seed=seed), stem=stem, version=version)
 
 
 @pytest.fixture
