@@ -5,7 +5,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SHIPPED_REPOSITORY = Path("models")
@@ -102,12 +102,41 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS; empty turns CORS off."
     )
+    api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Keys for 'Authorization: Bearer <key>' on every route but health, the page "
+        "and the docs; empty (and no api_keys_file) turns the check off.",
+    )
+    api_keys_file: Path | None = Field(
+        None, description="A file of API keys, one a line (a mounted Kubernetes secret)."
+    )
 
     @model_validator(mode="after")
     def _image_fits_in_request(self) -> "Settings":
         if self.max_image_bytes > self.max_request_bytes:
             raise ValueError("max_image_bytes cannot exceed max_request_bytes")
         return self
+
+    @model_validator(mode="after")
+    def _api_keys_are_usable(self) -> "Settings":
+        """Read the key file now, so that a wrong path stops the service at start-up."""
+        keys = self.all_api_keys
+        if any(not key or any(character.isspace() for character in key) for key in keys):
+            raise ValueError("api_keys: a key must be non-empty and contain no whitespace")
+        return self
+
+    @cached_property
+    def all_api_keys(self) -> tuple[str, ...]:
+        """The keys of ``api_keys`` and of ``api_keys_file`` (blank and ``#`` lines skipped)."""
+        keys = [secret.get_secret_value() for secret in self.api_keys]
+        if self.api_keys_file is not None:
+            try:
+                lines = self.api_keys_file.read_text(encoding="utf-8").splitlines()
+            except OSError as error:
+                raise ValueError(f"api_keys_file {self.api_keys_file}: {error.strerror}") from None
+            stripped = (line.strip() for line in lines)
+            keys += [line for line in stripped if line and not line.startswith("#")]
+        return tuple(keys)
 
     @cached_property
     def resolved_card_path(self) -> Path | None:

@@ -7,10 +7,17 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
+from service.inference.auth import ApiKeys
 from service.inference.dataplane import SERVER_NAME, SERVER_VERSION, DataPlane
 from service.inference.repository import ModelRepository, open_repository
+from service.rest.api_keys import ApiKeyGuard
 from service.rest.errors import install_error_handlers
-from service.rest.middleware import RequestBodyGuard, RequestObserver, refusal_recorder
+from service.rest.middleware import (
+    RequestBodyGuard,
+    RequestObserver,
+    RouteTemplates,
+    refusal_recorder,
+)
 from service.rest.protocol import CONNECTION_POLICY, ConnectionPolicy
 from service.rest.raw import HotRoutes, RawRoute
 from service.rest.reload_signal import reload_on_sighup
@@ -32,17 +39,23 @@ Companion = Callable[[DataPlane], AbstractAsyncContextManager[object]]
 
 class App(FastAPI):
     """FastAPI with the service's ASGI stack around it, outermost first: request observation
-    (metrics, access log), the request body guard, CORS when configured, then the hot routes,
-    which answer their POSTs before FastAPI's own middleware and router are entered."""
+    (metrics, access log), CORS and the API-key check when configured, the request body guard,
+    then the hot routes, which answer their POSTs before FastAPI's own middleware and router
+    are entered."""
 
     def build_middleware_stack(self) -> ASGIApp:
         settings = self.state.dataplane.settings
         app: ASGIApp = HotRoutes(super().build_middleware_stack(), HOT_ROUTES)
-        if settings.cors_origins:
-            origins, methods = settings.cors_origins, ["GET", "POST"]
-            app = CORSMiddleware(app, allow_origins=origins, allow_methods=methods)
         app = RequestBodyGuard(app, max_bytes=settings.max_request_bytes)
-        return RequestObserver(app, self.state.dataplane.metrics, access_log=settings.access_log)
+        if settings.all_api_keys:
+            app = ApiKeyGuard(app, ApiKeys(settings.all_api_keys))
+        if settings.cors_origins:  # outside the key check: preflights and 401s get CORS headers
+            origins, methods = settings.cors_origins, ["GET", "POST"]
+            app = CORSMiddleware(
+                app, allow_origins=origins, allow_methods=methods, allow_headers=["Authorization"]
+            )
+        metrics, templates = self.state.dataplane.metrics, self.state.route_templates
+        return RequestObserver(app, metrics, settings.access_log, templates)
 
 
 def create_app(
@@ -66,7 +79,8 @@ def create_app(
             for companion in companions:
                 await stack.enter_async_context(companion(dataplane))
             # Given to the server through the lifespan state: ReadTimeoutProtocol reads it.
-            recorder = refusal_recorder(app, dataplane.metrics, settings.access_log)
+            templates = app.state.route_templates
+            recorder = refusal_recorder(templates, dataplane.metrics, settings.access_log)
             yield {CONNECTION_POLICY: ConnectionPolicy(settings.read_timeout, recorder)}
         dataplane.unload()
 
@@ -87,4 +101,8 @@ def create_app(
         routers.append(repository.router)
     for router in routers:
         app.include_router(router)
+    paths = [route.path for router in routers for route in router.routes]
+    app.state.route_templates = RouteTemplates(
+        [app.openapi_url, *(route.path for route in HOT_ROUTES), *paths]
+    )
     return app

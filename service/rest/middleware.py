@@ -1,11 +1,9 @@
 """Pure ASGI middleware (no per-request task hop): the request body guard, request observation."""
 
 import logging
-import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from fastapi import FastAPI
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -89,13 +87,31 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+class RouteTemplates:
+    """The route template a path belongs to, for requests that no route handled: refused before
+    routing (401, 408, 499), a method the route does not take (405), or a plain Starlette route
+    (``/openapi.json``). Only those pay for the regular expressions; "unmatched" is a 404."""
+
+    def __init__(self, templates: Iterable[str]) -> None:
+        self._patterns = [(compile_path(template)[0], template) for template in templates]
+
+    def template(self, path: str) -> str:
+        for pattern, template in self._patterns:
+            if pattern.match(path):
+                return template
+        return "unmatched"
+
+
 class RequestObserver:
     """Count, time and log every request under its route template (not its raw path)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, access_log: bool, templates: RouteTemplates
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
+        self.templates = templates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -117,7 +133,7 @@ class RequestObserver:
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+        template = route.path if route is not None else self.templates.template(scope["path"])
         self.metrics.observe_request(template, scope["method"], status, seconds)
         if self.access_log:
             access_logger.info(
@@ -126,25 +142,14 @@ class RequestObserver:
 
 
 def refusal_recorder(
-    app: FastAPI, metrics: Metrics, access_log: bool
+    templates: RouteTemplates, metrics: Metrics, access_log: bool
 ) -> Callable[[Scope | None, int, str, float], None]:
     """Count and log, as ``RequestObserver`` would, a request the server refused or lost before
     the app had it (``ConnectionPolicy.record_refusal``), under the route it was for."""
-    templates: list[tuple[re.Pattern[str], str, frozenset[str]]] = []
-
-    def route_template(method: str, path: str) -> str:
-        if not templates:  # the documented routes, compiled on the first refusal
-            for template, operations in app.openapi()["paths"].items():
-                methods = frozenset(name.upper() for name in operations)
-                templates.append((compile_path(template)[0], template, methods))
-        for pattern, template, methods in templates:
-            if method in methods and pattern.match(path):
-                return template
-        return "unmatched"
 
     def record(scope: Scope | None, status: int, reason: str, seconds: float) -> None:
         method, path = ("-", "-") if scope is None else (scope["method"], scope["path"])
-        template = "unmatched" if scope is None else route_template(method, path)
+        template = "unmatched" if scope is None else templates.template(path)
         metrics.observe_request(template, method, status, seconds)
         metrics.rejected_inputs.labels(reason).inc()
         if access_log:

@@ -16,11 +16,15 @@ def uploads_from_body(content_type: str | None, body: bytes) -> list[Upload]:
     elif media_type_text.startswith("image/"):
         uploads = [Upload(data=body, filename=None)]
     else:
-        shown = media_type_text or "none"
+        what = (
+            f"content type {media_type_text!r} is not accepted"
+            if media_type_text
+            else ("the request has no Content-Type header")
+        )
         raise UnsupportedMediaType(
-            f"content type {shown!r} is not accepted: send multipart/form-data with a 'file' "
-            "field (or several 'files'), or a raw body with an image/* content type",
-            reason="unsupported_content_type",
+            f"{what}: send multipart/form-data with a 'file' field (or several 'files'), or a "
+            "raw body with an image/* content type",
+            reason="unsupported_content_type" if media_type_text else "no_content_type",
         )
     return uploads
 

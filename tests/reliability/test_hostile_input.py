@@ -158,7 +158,7 @@ PREDICT_REFUSALS = [
     raw("text-content-type", b"hello", "text/plain", 415, "'text/plain' is not accepted"),
     raw("json-content-type", b'{"a": 1}', "application/json", 415, "'application/json'"),
     raw("url-encoded-form", b"file=1", "application/x-www-form-urlencoded", 415, "not accepted"),
-    Refusal("no-content-type", b"hello", {}, 415, "'none' is not accepted"),
+    Refusal("no-content-type", b"hello", {}, 415, "the request has no Content-Type header"),
     Refusal(
         "bad-invert",
         valid_png(),

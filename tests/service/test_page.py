@@ -297,3 +297,33 @@ def test_on_a_desktop_the_footer_is_centred(browser: Browser, service: LiveServi
             box = page.locator(selector).bounding_box()
             assert box is not None
             assert box["x"] + box["width"] / 2 == pytest.approx(centre, abs=1), selector
+
+
+API_KEY = "page-test-key"
+
+
+@pytest.fixture(scope="module")
+def keyed_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+    """A live server with MNIST_API_KEYS set: /predict answers 401 without the key."""
+    model = write_model(tmp_path_factory.mktemp("keyed"))
+    settings = Settings(model_path=model, access_log=False, api_keys=[API_KEY])
+    with live_server(create_app(settings)) as url:
+        yield LiveService(url, shipped=False)
+
+
+def test_the_page_asks_for_the_api_key_and_sends_it_as_a_bearer_token(
+    browser: Browser, keyed_service: LiveService
+) -> None:
+    with open_page(browser, keyed_service, viewport=VIEWPORT) as page:
+        expect(page.locator("#key-form")).to_be_hidden()
+        refused = answer_to(page, lambda: draw(page, STROKES[1]))
+        assert refused.status == 401
+        expect(page.locator("#error")).to_have_text(refused.json()["error"])
+        expect(page.locator("#key-form")).to_be_visible()
+        page.fill("#key", API_KEY)
+        response = answer_to(page, lambda: page.click("#key-form button"))
+        assert response.request.headers["authorization"] == f"Bearer {API_KEY}"
+        assert_page_shows(page, response, None)
+        expect(page.locator("#key-form")).to_be_hidden()
+        again = answer_to(page, lambda: draw(page, STROKES[7]))  # the key is kept
+        assert again.ok and again.request.headers["authorization"] == f"Bearer {API_KEY}"

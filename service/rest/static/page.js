@@ -6,6 +6,7 @@
   // digit into MNIST's 20 px box: as thick as MNIST's pen.
   const BRUSH_WIDTH = 22;
   const IDLE_TEXT = "Draw a digit to see what the model thinks.";
+  const KEY_STORAGE = "mnist-mlp-api-key";
 
   const byId = (id) => document.getElementById(id);
   const canvas = byId("pad");
@@ -19,6 +20,7 @@
     error: byId("error"),
     model: byId("model"),
     auto: byId("auto"),
+    keyForm: byId("key-form"),
   };
   const bars = buildBars(byId("bars"));
 
@@ -128,13 +130,33 @@
     form.append("file", image, filename);
     let response;
     try {
-      response = await fetch(`predict?invert=${invert}`, { method: "POST", body: form });
+      const headers = apiKey() ? { Authorization: `Bearer ${apiKey()}` } : {};
+      response = await fetch(`predict?invert=${invert}`, { method: "POST", body: form, headers });
     } catch (error) {
       throw new Error(`Could not reach the service (${error.message}). Is it still running?`);
     }
     const body = await response.json().catch(() => null);
     if (response.ok && body) return body;
+    if (response.status === 401) askForKey();
     throw new Error(body?.error ?? `The service answered ${response.status} without an explanation.`);
+  }
+
+  // With MNIST_API_KEYS set the service answers 401 until the page sends a key: the person
+  // gives it once, and it stays in this tab's sessionStorage (never in the page's address).
+  const apiKey = () => sessionStorage.getItem(KEY_STORAGE);
+
+  function askForKey() {
+    sessionStorage.removeItem(KEY_STORAGE);
+    ui.keyForm.hidden = false;
+    byId("key").focus();
+  }
+
+  function useKey(event) {
+    event.preventDefault();
+    sessionStorage.setItem(KEY_STORAGE, byId("key").value.trim());
+    byId("key").value = "";
+    ui.keyForm.hidden = true;
+    if (hasInk || shownFile) predict();
   }
 
   const percent = (probability) => `${(probability * 100).toFixed(1)}%`;
@@ -200,6 +222,7 @@
     canvas.addEventListener("pointercancel", () => (strokeEnd = null));
     byId("predict").addEventListener("click", predict);
     byId("clear").addEventListener("click", clearAll);
+    ui.keyForm.addEventListener("submit", useKey);
     byId("file").addEventListener("change", ({ target }) => {
       showFile(target.files[0]);
       target.value = ""; // picking the same file again is a change too
