@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from PIL import Image, ImageDraw
-from playwright.sync_api import Browser, Page, Response, Route, expect, sync_playwright
+from playwright.sync_api import APIResponse, Browser, Page, Response, Route, expect, sync_playwright
 
 from service.rest.app import create_app
 from service.settings import DEFAULT_MODEL_PATH, Settings
@@ -32,6 +32,7 @@ SCREENSHOT_ENV = "MNIST_SCREENSHOT"
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
 VIEWPORT = {"width": 1000, "height": 680}
 PHONE = {"width": 390, "height": 844}  # an iPhone 12-15 in CSS pixels
+CSP = "Content Security Policy"
 NO_DIGIT = "\N{EN DASH}"  # what the page shows while it has no answer
 
 Stroke = list[tuple[float, float]]
@@ -114,11 +115,15 @@ def open_page(browser: Browser, service: LiveService, **context_options: object)
     context.route("**/*", local_only)
     page = context.new_page()
     page.on("pageerror", lambda error: script_errors.append(str(error)))
+    # Chromium reports each thing the Content-Security-Policy refused on the console.
+    refused = []
+    page.on("console", lambda message: refused.append(message.text) if CSP in message.text else 0)
     page.goto(service.url)
     yield page
     context.close()
     assert not script_errors, f"the page's script failed: {script_errors}"
     assert not escaped, f"the page tried to leave the machine: {escaped}"
+    assert not refused, f"the Content-Security-Policy refused: {refused}"
 
 
 def draw(page: Page, stroke: Stroke) -> None:
@@ -267,12 +272,37 @@ def test_the_services_error_is_shown_and_cleared(page: Page) -> None:
 
 
 def test_the_api_docs_render_offline_with_every_route(page: Page, service: LiveService) -> None:
-    page.goto(f"{service.url}/docs")
+    """Under its same-origin CSP (checked by ``open_page``): Swagger UI starts, shows the routes."""
+    response = page.goto(f"{service.url}/docs")
+    assert response is not None
+    assert_security_headers(response, inline_scripts=1)
     operations = page.locator(".opblock-summary-path")
     expect(operations.first).to_be_visible(timeout=15_000)
     paths = set(operations.all_inner_texts())
     assert {"/predict", "/metrics", "/v2/health/ready"} <= {path.strip() for path in paths}
     expect(page.locator(".models, .opblock-tag-section").first).to_be_visible()
+    page.locator(".opblock-summary-path", has_text="/predict").first.click()
+    expect(page.locator(".opblock-body").first).to_be_visible()
+
+
+def assert_security_headers(response: Response | APIResponse, inline_scripts: int = 0) -> None:
+    headers = response.headers
+    policy = headers["content-security-policy"]
+    assert policy.startswith("default-src 'none'; script-src 'self'")
+    assert policy.count("'sha256-") == inline_scripts
+    assert "frame-ancestors 'none'" in policy and "connect-src 'self'" in policy
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_the_page_and_its_files_come_with_the_security_headers(
+    page: Page, service: LiveService
+) -> None:
+    for path in ("/", "/static/page.js", "/static/page.css"):
+        response = page.request.get(f"{service.url}{path}")
+        assert response.ok
+        assert_security_headers(response)
 
 
 def test_on_a_phone_the_prediction_is_in_view_after_drawing(

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from service.inference.errors import NotFound
+from service.rest.headers import same_origin_policy, security_headers
 
 router = APIRouter(tags=["page"])
 
@@ -14,17 +15,8 @@ ASSET_TYPES = {
     "page.css": "text/css; charset=utf-8",
     "page.js": "text/javascript; charset=utf-8",
 }
-# Everything comes from this origin: the page works offline and cannot load anything from elsewhere.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
 # The files change only when the service is upgraded; no-cache makes browsers revalidate then.
-HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-cache",
-}
+HEADERS = security_headers(same_origin_policy()) | {"Cache-Control": "no-cache"}
 
 
 @cache
