@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         25_000_000, ge=784, description="Largest width x height, checked from the image header."
     )
+    max_request_pixels: int = Field(
+        50_000_000,
+        ge=784,
+        description="Most decoded pixels over all the images of one request, from their headers.",
+    )
     max_image_side: int = Field(
         10_000, ge=28, description="Longest side in pixels, checked from the image header."
     )
@@ -115,6 +120,8 @@ class Settings(BaseSettings):
     def _image_fits_in_request(self) -> "Settings":
         if self.max_image_bytes > self.max_request_bytes:
             raise ValueError("max_image_bytes cannot exceed max_request_bytes")
+        if self.max_image_pixels > self.max_request_pixels:
+            raise ValueError("max_image_pixels cannot exceed max_request_pixels")
         return self
 
     @model_validator(mode="after")

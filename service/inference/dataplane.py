@@ -4,6 +4,9 @@ REST (and gRPC) translate their requests into these calls and the answers (or th
 ``ServiceError`` raised) back into their own form; no check lives in a transport.
 """
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import anyio
 import numpy as np
 
@@ -11,9 +14,9 @@ from service.inference.batching import DynamicBatcher
 from service.inference.classifier import Classifier
 from service.inference.codec import InferenceResult, decode_input, requested_outputs
 from service.inference.errors import BadRequest, ServiceError
-from service.inference.limits import ImageLimits, Upload, check_uploads
+from service.inference.limits import ImageLimits, PixelBudget, Upload, check_uploads
 from service.inference.metrics import Metrics
-from service.inference.preprocessing import InvertMode, image_to_array
+from service.inference.preprocessing import InvertMode, image_size, image_to_array
 from service.inference.protocol import (
     InferenceRequest,
     ModelMetadata,
@@ -30,6 +33,7 @@ SERVER_NAME = "mnist-mlp"
 SERVER_VERSION = "1.0.0"
 EXTENSIONS = ["binary_tensor_data"]
 PLATFORM = "onnx_onnxv1"
+Result = TypeVar("Result")
 # Decoding this many bytes of images costs less than the hop to a worker thread.
 INLINE_DECODE_BYTES = 64 * 1024
 
@@ -125,6 +129,7 @@ class DataPlane:
             uploads,
             invert,
             self.image_limits,
+            self.settings.max_request_pixels,
             inline=small,
         )
         if self.batcher is not None:
@@ -154,17 +159,30 @@ def _image_input(request: InferenceRequest, classifier: Classifier) -> RequestIn
     return request.inputs[0]
 
 
-def _decode_all(uploads: list[Upload], invert: InvertMode, limits: ImageLimits) -> np.ndarray:
-    arrays = []
+def _decode_all(
+    uploads: list[Upload], invert: InvertMode, limits: ImageLimits, max_request_pixels: int
+) -> np.ndarray:
+    """Every header is charged to the request's pixel budget before any pixel is decoded (one
+    image alone is bounded by ``max_image_pixels``, which the budget is at least)."""
+    if len(uploads) > 1:
+        budget = PixelBudget(max_request_pixels)
+        _each_image(uploads, lambda data: budget.spend(*image_size(data, limits)))
+    arrays = _each_image(uploads, lambda data: image_to_array(data, invert, limits))
+    return arrays[0][np.newaxis] if len(arrays) == 1 else np.stack(arrays)
+
+
+def _each_image(uploads: list[Upload], work: Callable[[bytes], Result]) -> list[Result]:
+    """``work`` on each upload's bytes; an error names the image it is about."""
+    results = []
     for position, upload in enumerate(uploads):
         try:
-            arrays.append(image_to_array(upload.data, invert, limits))
+            results.append(work(upload.data))
         except ServiceError as error:
             if len(uploads) == 1 and upload.filename is None:
                 raise
             name = upload.filename or f"image {position + 1}"
             raise type(error)(f"{name}: {error.message}", error.reason) from None
-    return arrays[0][np.newaxis] if len(arrays) == 1 else np.stack(arrays)
+    return results
 
 
 def _predictions(

@@ -35,3 +35,25 @@ def check_uploads(uploads: list[Upload], max_images: int, max_image_bytes: int) 
                 f"{name} is {len(upload.data)} bytes; at most {max_image_bytes} are allowed",
                 reason="image_too_large",
             )
+
+
+class PixelBudget:
+    """The decoded pixels one request may spend over all its images (MNIST_MAX_REQUEST_PIXELS):
+    each image is charged from its header, before it is decoded."""
+
+    __slots__ = ("spent", "total")
+
+    def __init__(self, total: int) -> None:
+        if total < 1:
+            raise ValueError("a pixel budget must be positive")
+        self.total = total
+        self.spent = 0
+
+    def spend(self, width: int, height: int) -> None:
+        self.spent += width * height
+        if self.spent > self.total:
+            raise PayloadTooLarge(
+                f"the images of this request hold {self.spent} pixels so far; at most "
+                f"{self.total} decoded pixels are allowed per request",
+                reason="request_too_many_pixels",
+            )

@@ -54,14 +54,24 @@ def sniff_format(data: bytes) -> str:
     )
 
 
-def open_image(data: bytes, limits: ImageLimits) -> Image.Image:
-    """Open, check the header's size against the limits, then decode the first frame."""
+def image_size(data: bytes, limits: ImageLimits) -> tuple[int, int]:
+    """Width and height from the header alone, checked against the limits; nothing decoded."""
+    return _open_header(data, limits)[0].size
+
+
+def _open_header(data: bytes, limits: ImageLimits) -> tuple[Image.Image, str]:
     image_format = sniff_format(data)
     try:
         image = Image.open(io.BytesIO(data), formats=[image_format])
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise _corrupt(image_format, error) from None
     _check_size(image.size, limits)
+    return image, image_format
+
+
+def open_image(data: bytes, limits: ImageLimits) -> Image.Image:
+    """Open, check the header's size against the limits, then decode the first frame."""
+    image, image_format = _open_header(data, limits)
     try:
         image.seek(0)
         image.load()
