@@ -8,6 +8,7 @@ with none, requests do not pay for it at all.
 """
 
 import re
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -40,3 +41,24 @@ class ApiKeyGuard:
             await send_body(send, 401, error_body(error.message), headers=header_pairs(error))
             return
         await self.app(scope, receive, send)
+
+
+def document_api_keys(schema: dict[str, Any]) -> None:
+    """Mark every guarded operation of an OpenAPI document as needing the Bearer key (with its
+    401), so that /docs offers "Authorize" and clients see which routes need it."""
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes["apiKey"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "One of the keys in MNIST_API_KEYS or MNIST_API_KEYS_FILE.",
+    }
+    refused = {
+        "description": "No API key, or not one of the service's",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for path, operations in schema["paths"].items():
+        if OPEN_PATHS.match(path):
+            continue
+        for operation in operations.values():
+            operation["security"] = [{"apiKey": []}]
+            operation.setdefault("responses", {})["401"] = refused

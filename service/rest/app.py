@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -10,7 +11,7 @@ from starlette.types import ASGIApp
 from service.inference.auth import ApiKeys
 from service.inference.dataplane import SERVER_NAME, SERVER_VERSION, DataPlane
 from service.inference.repository import ModelRepository, open_repository
-from service.rest.api_keys import ApiKeyGuard
+from service.rest.api_keys import ApiKeyGuard, document_api_keys
 from service.rest.errors import install_error_handlers
 from service.rest.middleware import (
     RequestBodyGuard,
@@ -56,6 +57,14 @@ class App(FastAPI):
             )
         metrics, templates = self.state.dataplane.metrics, self.state.route_templates
         return RequestObserver(app, metrics, settings.access_log, templates)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, plus the Bearer key on the guarded routes when keys are set."""
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            if self.state.dataplane.settings.all_api_keys:
+                document_api_keys(schema)
+        return self.openapi_schema
 
 
 def create_app(

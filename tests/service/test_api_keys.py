@@ -161,3 +161,20 @@ def test_the_core_check_never_shows_a_key() -> None:
     with pytest.raises(Unauthorized) as refused:
         keys.check(f"Bearer {WRONG_KEY}")
     assert WRONG_KEY not in refused.value.message and refused.value.status_code == 401
+
+
+def test_the_openapi_document_says_which_routes_need_the_key(keyed_client) -> None:
+    document = keyed_client.get("/openapi.json").json()
+    scheme = document["components"]["securitySchemes"]["apiKey"]
+    assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
+    predict_operation = document["paths"]["/predict"]["post"]
+    assert predict_operation["security"] == [{"apiKey": []}]
+    assert "401" in predict_operation["responses"]
+    assert "security" in document["paths"]["/metrics"]["get"]
+    assert "security" not in document["paths"]["/v2/health/ready"]["get"]
+    assert "security" not in document["paths"]["/v2/models/{model_name}/ready"]["get"]
+
+
+def test_without_keys_the_document_declares_no_security(tiny_client: TestClient) -> None:
+    document = tiny_client.get("/openapi.json").json()
+    assert "securitySchemes" not in document.get("components", {})

@@ -28,6 +28,8 @@ REQUEST_BODY = {
                         "file": IMAGE_CONTENT["schema"],
                         "files": {"type": "array", "items": IMAGE_CONTENT["schema"]},
                     },
+                    # A form without an image is refused: one of the two fields is required.
+                    "anyOf": [{"required": ["file"]}, {"required": ["files"]}],
                 }
             },
             "image/png": IMAGE_CONTENT,

@@ -42,13 +42,12 @@ VERSION_PARAMETER = {
 INFER_OPENAPI = {
     "requestBody": {
         "required": True,
-        "description": "A JSON inference request; or, with the header "
-        f"`{HEADER_LENGTH}: <bytes of JSON>`, that JSON followed by the raw little-endian "
-        "bytes of each input whose `parameters.binary_data_size` is set, in input order.",
-        "content": {
-            "application/json": {"schema": inline_schema(InferenceRequest)},
-            "application/octet-stream": BINARY_CONTENT,
-        },
+        "description": "A JSON inference request (whatever the Content-Type). With the header "
+        f"`{HEADER_LENGTH}: <bytes of JSON>` (Triton's binary tensor extension, as tritonclient "
+        "sends it), that JSON is followed by the raw little-endian bytes of each input whose "
+        "`parameters.binary_data_size` is set, in input order. OpenAPI cannot tie a body's "
+        "form to a header, so that form is told here rather than declared as a second type.",
+        "content": {"application/json": {"schema": inline_schema(InferenceRequest)}},
     }
 }
 INFER_RESPONSES = error_responses(400, 404, 413, 415, 503) | {
