@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    log_config = configure_logging(settings.log_level)
+    log_config = configure_logging(settings.log_level, settings.log_format)
     try:
         models = open_repository(settings)
     except ModelLoadError as error:

@@ -1,9 +1,11 @@
-"""A log handler for access lines: formatted and written by a thread, off the event loop."""
+"""Logging pieces: a handler that writes access lines off the event loop, and JSON lines."""
 
 import collections
 import contextlib
+import json
 import logging
 import threading
+from datetime import UTC, datetime
 from typing import TextIO
 
 MAX_QUEUED_RECORDS = 100_000
@@ -72,3 +74,20 @@ class BatchingStreamHandler(logging.StreamHandler):
         while not self._stopped.wait(self.interval):
             with contextlib.suppress(OSError, ValueError):
                 self.flush()
+
+
+class JsonLinesFormatter(logging.Formatter):
+    """One JSON object a line (``MNIST_LOG_FORMAT=json``): ``time`` (ISO 8601, UTC), ``level``,
+    ``logger``, ``message``, and ``exception`` with its traceback when there is one. Twelve
+    lines of the standard library's ``json`` rather than a dependency for them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)

@@ -22,6 +22,7 @@ DEFAULT_REPOSITORY = _default_repository()
 DEFAULT_MODEL_PATH = DEFAULT_REPOSITORY / "mnist_mlp.onnx"
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+LogFormat = Literal["text", "json"]
 
 
 class Settings(BaseSettings):
@@ -56,6 +57,9 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = Field(
         "info", description="Log level; info writes one access line per request."
+    )
+    log_format: LogFormat = Field(
+        "text", description="text lines, or json: one JSON object a line, for log collectors."
     )
     access_log: bool = Field(True, description="Write one access-log line per request.")
     intra_op_threads: int = Field(

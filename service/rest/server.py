@@ -18,18 +18,24 @@ from uvicorn.supervisors import Multiprocess
 from service.inference.metrics import MULTIPROCESS_DIRECTORY_VARIABLE
 from service.inference.model_control import SUPERVISOR_VARIABLE
 from service.inference.repository import ModelRepository
-from service.settings import Settings
+from service.settings import LogFormat, Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def logging_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging plus the service's: records on stderr in ``LOG_FORMAT``, access lines
-    through a ``BatchingStreamHandler`` (written by a thread in batches: half the CPU per line,
-    and a full stderr pipe cannot stall the event loop). uvicorn applies it in every worker
-    process too, which otherwise would not configure the service's loggers at all."""
+def logging_config(level: str, log_format: LogFormat = "text") -> dict[str, Any]:
+    """uvicorn's logging plus the service's, in one format for both: ``LOG_FORMAT`` lines, or
+    JSON lines (``MNIST_LOG_FORMAT=json``) for log collectors. Records go to stderr; access
+    lines through a ``BatchingStreamHandler`` (written by a thread in batches: half the CPU per
+    line, and a full stderr pipe cannot stall the event loop). uvicorn applies it in every
+    worker process too, which otherwise would not configure the service's loggers at all."""
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["formatters"]["service"] = {"format": LOG_FORMAT}
+    if log_format == "json":
+        config["formatters"]["service"] = {"()": "service.logs.JsonLinesFormatter"}
+    else:
+        config["formatters"]["service"] = {"format": LOG_FORMAT}
+    for handler in config["handlers"].values():  # uvicorn's own lines, formatted the same
+        handler["formatter"] = "service"
     stderr = {"formatter": "service", "stream": "ext://sys.stderr"}
     config["handlers"]["service"] = {"class": "logging.StreamHandler", **stderr}
     config["handlers"]["service_access"] = {
@@ -41,7 +47,7 @@ def logging_config(level: str) -> dict[str, Any]:
     return config
 
 
-def configure_logging(level: str) -> dict[str, Any]:
+def configure_logging(level: str, log_format: LogFormat = "text") -> dict[str, Any]:
     """Apply ``logging_config``, and stop collecting what ``LOG_FORMAT`` never shows.
 
     The caller's file and line (a stack walk), thread, process id and process name cost ~10 µs
@@ -51,7 +57,7 @@ def configure_logging(level: str) -> dict[str, Any]:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    config = logging_config(level)
+    config = logging_config(level, log_format)
     logging.config.dictConfig(config)
     return config
 
