@@ -289,7 +289,9 @@ def test_infer_is_documented_with_its_request_and_response_models(
     request_schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert "inputs" in request_schema["properties"]
     assert "$ref" not in orjson.dumps(request_schema).decode()
-    assert "application/octet-stream" in operation["requestBody"]["content"]
+    # The one body type it takes; the binary extension (framed by a header) is told in words.
+    assert list(operation["requestBody"]["content"]) == ["application/json"]
+    assert "Inference-Header-Content-Length" in operation["requestBody"]["description"]
     ok = operation["responses"]["200"]["content"]
     assert ok["application/json"]["schema"]["$ref"].endswith("/InferenceResponse")
     assert set(operation["responses"]) >= {"400", "404", "413", "415", "503"}
