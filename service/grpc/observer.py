@@ -15,6 +15,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from service.grpc.status import status_code
+from service.inference.auth import ApiKeys
 from service.inference.errors import BadRequest, ServiceError
 from service.inference.metrics import Metrics
 
@@ -22,6 +23,15 @@ access_logger = logging.getLogger("service.access")
 logger = logging.getLogger("service.grpc")
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+# Health stays open with API keys on, as REST's health routes do, so that probes need no key.
+OPEN_METHODS = frozenset(
+    {
+        "/inference.GRPCInferenceService/ServerLive",
+        "/inference.GRPCInferenceService/ServerReady",
+        "/inference.GRPCInferenceService/ModelReady",
+        "/grpc.health.v1.Health/Check",
+    }
+)
 
 
 class Undecodable:
@@ -54,12 +64,24 @@ def _why(error: DecodeError) -> str:
     return str(error).rsplit(": ", 1)[-1].lower()
 
 
-class CallObserver(grpc.aio.ServerInterceptor):
-    """Wraps each unary-unary handler; streaming ones (reflection, health Watch) pass through."""
+def _authorization(context: grpc.aio.ServicerContext) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return value if isinstance(value, str) else value.decode("latin-1")
+    return None
 
-    def __init__(self, metrics: Metrics, access_log: bool) -> None:
+
+class CallObserver(grpc.aio.ServerInterceptor):
+    """Wraps each unary-unary handler; streaming ones (reflection, health Watch) pass through.
+
+    With API keys, every call but the health ones needs ``authorization: Bearer <key>`` in its
+    metadata, checked by the core's ``ApiKeys`` as REST checks its header (UNAUTHENTICATED).
+    """
+
+    def __init__(self, metrics: Metrics, access_log: bool, keys: ApiKeys | None = None) -> None:
         self.metrics = metrics
         self.access_log = access_log
+        self.keys = keys
 
     async def intercept_service(
         self,
@@ -82,6 +104,8 @@ class CallObserver(grpc.aio.ServerInterceptor):
             started = time.perf_counter()
             code, message, response = grpc.StatusCode.OK, None, None
             try:
+                if self.keys is not None and method not in OPEN_METHODS:
+                    self.keys.check(_authorization(context))
                 if isinstance(request, Undecodable):
                     raise BadRequest(request.message, "bad_message")
                 response = await behaviour(request, context)

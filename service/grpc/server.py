@@ -18,8 +18,10 @@ from service.grpc.observer import CallObserver
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from service.grpc.servicer import InferenceServicer
+from service.inference.auth import ApiKeys
 from service.inference.dataplane import DataPlane
 from service.inference.errors import NotReady
+from service.settings import Settings
 
 logger = logging.getLogger("service.grpc")
 
@@ -63,6 +65,10 @@ class Health(health.aio.HealthServicer):
             await self.set(service, self._status(service))
 
 
+def _keys(settings: Settings) -> ApiKeys | None:
+    return ApiKeys(settings.all_api_keys) if settings.all_api_keys else None
+
+
 def address(host: str, port: int) -> str:
     """``host:port``, with an IPv6 literal in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -76,7 +82,7 @@ class GrpcServer:
         self.settings = settings
         self.health = Health(dataplane)
         self.server = grpc.aio.server(
-            interceptors=[CallObserver(dataplane.metrics, settings.access_log)],
+            interceptors=[CallObserver(dataplane.metrics, settings.access_log, _keys(settings))],
             options=[
                 ("grpc.max_receive_message_length", settings.max_request_bytes),
                 ("grpc.max_send_message_length", settings.max_request_bytes),
