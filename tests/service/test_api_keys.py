@@ -26,6 +26,7 @@ INFER_BODY = {"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UI
 OPEN_ROUTES = ["/", "/static/page.js", "/docs", "/openapi.json", "/v2/health/live",
                "/v2/health/ready", "/v2/models/mnist_mlp/ready"]  # fmt: skip
 GUARDED_GETS = ["/metrics", "/v2", "/v2/models/mnist_mlp", "/v2/models/mnist_mlp/versions/1"]
+MANAGEMENT = ["/v2/repository/index", "/v2/repository/models/mnist_mlp/load"]
 
 
 @pytest.fixture
@@ -178,3 +179,10 @@ def test_the_openapi_document_says_which_routes_need_the_key(keyed_client) -> No
 def test_without_keys_the_document_declares_no_security(tiny_client: TestClient) -> None:
     document = tiny_client.get("/openapi.json").json()
     assert "securitySchemes" not in document.get("components", {})
+
+
+@pytest.mark.parametrize("path", MANAGEMENT)
+def test_the_model_repository_routes_need_the_key(keyed_client, path: str) -> None:
+    assert_refused(keyed_client.post(path), "needs an API key")
+    authorized = keyed_client.post(path, headers={"authorization": f"Bearer {KEY}"})
+    assert authorized.status_code == 200, authorized.text
