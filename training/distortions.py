@@ -138,7 +138,8 @@ def uneven_paper(image: np.ndarray, rng: np.random.Generator) -> Upload:
     """Dark ink on paper lit unevenly: a linear brightness ramp from 140 to 250 in any direction."""
     angle = rng.uniform(0.0, 2.0 * np.pi)
     rows, columns = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32) / (SIDE - 1)
-    ramp = (np.cos(angle) * columns + np.sin(angle) * rows + 1.0) / 2.0
+    projection = np.cos(angle) * columns + np.sin(angle) * rows
+    ramp = (projection - projection.min()) / (projection.max() - projection.min())
     paper = PAPER_RANGE[0] + (PAPER_RANGE[1] - PAPER_RANGE[0]) * ramp
     ink = image.astype(np.float32) / 255.0
     return np.rint(paper * (1.0 - ink) + INK_LEVEL * ink).astype(np.uint8)

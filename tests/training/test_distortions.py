@@ -13,7 +13,7 @@ from service.inference.preprocessing import image_to_array
 from tests.support.images import mnist_like, png_bytes
 from tests.support.models import write_model
 from tests.training.idx_writer import write_tiny_mnist
-from training.distortions import COLUMNS, shift
+from training.distortions import COLUMNS, shift, uneven_paper
 from training.robustness import main, mean_without_clean, table, through_service, transformed_inputs
 
 LIMITS = ImageLimits(max_pixels=25_000_000, max_side=10_000)
@@ -106,3 +106,10 @@ def test_command_names_a_missing_model(tmp_path: Path, capsys: pytest.CaptureFix
 
     assert status == 1
     assert "absent.onnx" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_uneven_paper_stays_within_its_ramp_in_every_direction(seed: int) -> None:
+    photo = uneven_paper(np.zeros((28, 28), dtype=np.uint8), np.random.default_rng(seed))
+
+    assert photo.min() == 140 and photo.max() == 250
