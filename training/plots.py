@@ -110,8 +110,8 @@ def _confusion_figure(name: str, labels: np.ndarray, predicted: np.ndarray) -> F
     axes.set(
         xlabel="predicted digit",
         ylabel="true digit",
-        title=f"{name}: test confusion matrix ({int(np.sum(off_diagonal))} errors of "
-        f"{len(labels):,}; colour = errors)",
+        title=f"{name}: test confusion matrix\n{int(np.sum(off_diagonal))} errors of "
+        f"{len(labels):,} (colour: errors only)",
     )
     return figure
 
