@@ -73,6 +73,7 @@ def write_int8(quantized: Path, model: Path, int8_accuracy: float, same_digit: f
     card = json.loads(model.with_suffix(".json").read_text(encoding="utf-8"))
     fp32_metrics = card.pop("metrics")
     card.pop("parity", None)
+    card.pop("robustness", None)  # measured on the fp32 model; the int8 figures are its own
     card.update(
         version=f"{card['version']}-int8",
         sha256=hashlib.sha256(SHIPPED_INT8.read_bytes()).hexdigest(),
