@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from service.settings import DEFAULT_MODEL_PATH
 from tests.reliability.payloads import valid_png
 from tests.reliability.soak import resident_kib
 from tests.support.live_server import LiveService, request_head
@@ -254,10 +255,13 @@ def _run(coroutine, failure: list[BaseException]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-path", type=Path, help="default: a tiny test model")
+    parser.add_argument(
+        "--model-path", type=Path, help="default: the shipped model, else a tiny test model"
+    )
     arguments = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
-        model_path = arguments.model_path or write_model(Path(folder))
+        shipped = DEFAULT_MODEL_PATH if DEFAULT_MODEL_PATH.exists() else None
+        model_path = arguments.model_path or shipped or write_model(Path(folder))
         report = run_scenario(model_path)
     rows = report.rows()
     width = max(len(name) for name, _ in rows)

@@ -8,19 +8,27 @@ from pathlib import Path
 
 import pytest
 
+from service.settings import DEFAULT_MODEL_PATH
 from tests.reliability.abuse import ABUSERS, ROUNDS, TRICKLERS, AbuseReport, run_scenario
 
 MAX_SLOWDOWN = 10.0
-# The first round's connections leave a high-water mark in CPython's allocator (~9 KiB of
-# uvicorn's objects per connection, 1,300 at once): +12% on this 100 MB server. The issue asks
-# for 10%; see the README's Reliability section. A second round must add nothing.
-MAX_HIGH_WATER_MARK = 0.15
+# Memory must come back within 10% of where it was; a second round must add nothing. The
+# connections leave a high-water mark in CPython's allocator (~9 KiB of uvicorn's objects per
+# connection, 1,300 at once): +7% on the shipped model's 122 MB server, +12% on the 100 MB one
+# the tiny test model makes, which gets the looser bound.
+MAX_MEMORY_GROWTH = {True: 0.10, False: 0.15}
 MAX_REPEAT_GROWTH = 0.02
 
 
 @pytest.fixture(scope="module")
-def report(model_path: Path) -> AbuseReport:
-    return run_scenario(model_path)
+def shipped() -> bool:
+    return DEFAULT_MODEL_PATH.exists()
+
+
+@pytest.fixture(scope="module")
+def report(model_path: Path, shipped: bool) -> AbuseReport:
+    """The shipped model when it is built: the figures are then the real service's."""
+    return run_scenario(DEFAULT_MODEL_PATH if shipped else model_path)
 
 
 def test_a_normal_client_is_answered_every_time_and_nearly_as_fast(report: AbuseReport) -> None:
@@ -38,6 +46,8 @@ def test_the_abusers_are_client_closed_requests_not_server_errors(report: AbuseR
     assert all(" INFO service.access: POST /predict 499 " in line for line in closed), closed[:3]
 
 
-def test_memory_comes_back_and_a_second_round_adds_nothing(report: AbuseReport) -> None:
-    assert report.memory_growth() <= MAX_HIGH_WATER_MARK, report.rows()
+def test_memory_comes_back_and_a_second_round_adds_nothing(
+    report: AbuseReport, shipped: bool
+) -> None:
+    assert report.memory_growth() <= MAX_MEMORY_GROWTH[shipped], report.rows()
     assert report.repeat_growth() <= MAX_REPEAT_GROWTH, report.rows()
