@@ -22,6 +22,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 DEPLOY = PROJECT_ROOT / "deploy"
 KUSTOMIZATIONS = {
     "kubernetes base": DEPLOY / "kubernetes" / "base",
+    "kubernetes api-keys overlay": DEPLOY / "kubernetes" / "overlays" / "api-keys",
     "kserve": DEPLOY / "kserve",
 }
 KSERVE_SCHEMA = Path(__file__).resolve().parent / "kserve.schema.json"

@@ -4,6 +4,7 @@ promise (probes, ports, settings, security, no unavailable pod) holds against th
 import copy
 import os
 from functools import cache
+from pathlib import Path
 
 import grpc
 import httpx
@@ -168,9 +169,16 @@ def test_containers_run_unprivileged_on_a_read_only_root(name: str, document: di
         assert service["spec"]["predictor"]["automountServiceAccountToken"] is False
 
 
-def _settings_from(container: dict, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The settings the service reads in this container: its environment, nothing else."""
+def _settings_from(container: dict, monkeypatch: pytest.MonkeyPatch, files: Path) -> Settings:
+    """The settings the service reads in this container: its environment, nothing else; a file
+    the environment names on a mounted volume (a Secret) is a stand-in under ``files``."""
     environment = container_environment(container)
+    mounts = [mount["mountPath"] for mount in container.get("volumeMounts", [])]
+    for variable, value in environment.items():
+        if any(value.startswith(mount.rstrip("/") + "/") for mount in mounts):
+            stand_in = files / variable
+            stand_in.write_text("stand-in-key-for-the-test\n", encoding="utf-8")
+            environment[variable] = str(stand_in)
     unknown = [
         variable
         for variable in environment
@@ -188,13 +196,13 @@ def _settings_from(container: dict, monkeypatch: pytest.MonkeyPatch) -> Settings
 
 @pytest.mark.parametrize(("name", "document"), workloads())
 def test_every_probe_and_port_is_one_the_service_serves(
-    name: str, document: dict, monkeypatch: pytest.MonkeyPatch
+    name: str, document: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The app built from the container's own settings (service.app: REST, and gRPC when on),
     served on free loopback ports, answers every probe path with 200 and gRPC health with
     SERVING; the ports the manifests declare are exactly the ones those settings bind."""
     for container in containers(document):
-        settings = _settings_from(container, monkeypatch)
+        settings = _settings_from(container, monkeypatch, tmp_path)
         served_ports = {settings.port} | ({settings.grpc_port} if settings.grpc_enabled else set())
         declared = {port["containerPort"] for port in container.get("ports", [])}
         assert declared == served_ports
@@ -207,6 +215,10 @@ def test_every_probe_and_port_is_one_the_service_serves(
                 assert httpx.get(server.url + path, timeout=10).status_code == 200, (kind, path)
             if settings.grpc_enabled:
                 assert grpc_health(server.target) == health_pb2.HealthCheckResponse.SERVING
+            if settings.all_api_keys:
+                # The overlay's keys are on: probes stay open, inference needs a key.
+                refused = httpx.post(server.url + "/v2/models/mnist_mlp/infer", timeout=10)
+                assert refused.status_code == 401
 
 
 def grpc_health(target: str) -> int:
