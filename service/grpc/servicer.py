@@ -9,7 +9,7 @@ import grpc
 
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
-from service.grpc.tensors import infer_response, inference_body
+from service.grpc.tensors import infer_response, inference_body, repository_model_name
 from service.inference.dataplane import DataPlane, server_metadata
 from service.inference.errors import NotReady
 from service.inference.model_card import TensorSpec
@@ -106,15 +106,17 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     ) -> pb.RepositoryModelLoadResponse:
         """Re-read, verify and swap in the model, off the event loop (as over REST)."""
         await self._model_control(context)
-        await anyio.to_thread.run_sync(load_model, self.dataplane, request.model_name)
-        return pb.RepositoryModelLoadResponse(model_name=request.model_name, isLoaded=True)
+        name = repository_model_name(request)
+        await anyio.to_thread.run_sync(load_model, self.dataplane, name)
+        return pb.RepositoryModelLoadResponse(model_name=name, isLoaded=True)
 
     async def RepositoryModelUnload(
         self, request: pb.RepositoryModelUnloadRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryModelUnloadResponse:
         await self._model_control(context)
-        await anyio.to_thread.run_sync(unload_model, self.dataplane, request.model_name)
-        return pb.RepositoryModelUnloadResponse(model_name=request.model_name, isUnloaded=True)
+        name = repository_model_name(request)
+        await anyio.to_thread.run_sync(unload_model, self.dataplane, name)
+        return pb.RepositoryModelUnloadResponse(model_name=name, isUnloaded=True)
 
     async def _model_control(self, context: grpc.aio.ServicerContext) -> None:
         if not self.dataplane.settings.model_control:

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import grpc
 import pytest
+import tritonclient.grpc as triton_grpc
+from tritonclient.utils import InferenceServerException
 
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from tests.support.grpc_servers import Served, grpc_settings, inference_stub, served
@@ -68,3 +70,15 @@ def test_model_control_off_leaves_them_unimplemented(repository: Path) -> None:
             stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="mnist_mlp"))
         assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
         assert ready(stub, "a")
+
+
+def test_tritonclient_grpc_unloads_and_loads_in_tritons_message_shape(server: Served) -> None:
+    """Triton's repository messages name the model in another field than KServe's."""
+    with triton_grpc.InferenceServerClient(server.target) as client:
+        client.unload_model("mnist_mlp")
+        assert not client.is_model_ready("mnist_mlp")
+        client.load_model("mnist_mlp")
+        assert client.is_model_ready("mnist_mlp", model_version="a")
+        with pytest.raises(InferenceServerException) as caught:
+            client.unload_model("mnist_cnn")
+    assert caught.value.status() == "StatusCode.NOT_FOUND"
