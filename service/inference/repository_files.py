@@ -103,8 +103,8 @@ def _read_repository_file(path: Path) -> tuple[str | None, dict[str, str]]:
 def default_version(
     name: str, versions: list[VersionFiles], layout: RepositoryLayout, source: Path
 ) -> str:
-    """The declared default, which must exist; else the newest ``created`` (then the last
-    version in file order)."""
+    """The declared default, which must exist; else the newest ``created`` (on a tie, or with no
+    dates, the last version in file order)."""
     declared = layout.default_versions.get(name)
     by_file = {files.model_path.name: files.card.version for files in versions}
     available = list(by_file.values())
@@ -117,7 +117,10 @@ def default_version(
                 f"({', '.join(f'{version} in {file}' for file, version in by_file.items())})"
             )
         return version
-    dated = [files for files in versions if files.card.created is not None]
+    dated = [
+        (files.card.created, order) for order, files in enumerate(versions) if files.card.created
+    ]
     if dated:
-        return max(dated, key=lambda files: files.card.created).card.version
+        # Equal dates (an fp32 model and its int8 variant, built together) go to the last file.
+        return versions[max(dated)[1]].card.version
     return available[-1]

@@ -58,6 +58,15 @@ def test_unversioned_requests_get_the_newest_created(
     }
 
 
+def test_equal_dates_give_the_default_to_the_last_file(tmp_path: Path) -> None:
+    write_version(tmp_path, "b_second", "early-file", 1, created="2026-03-01T00:00:00Z")
+    write_version(tmp_path, "c_third", "last-file", 2, created="2026-03-01T00:00:00Z")
+    write_version(tmp_path, "a_first", "older", 3, created="2026-01-01T00:00:00Z")
+    with client_for(tmp_path) as client:
+        response = client.post("/v2/models/mnist_mlp/infer", json=infer_body())
+        assert response.json()["model_version"] == "last-file"
+
+
 @pytest.mark.parametrize(
     ("declaration", "default"),
     [({"default_version": "a"}, "a"), ({"default_file": "first.onnx"}, "a"), ({}, "b")],
