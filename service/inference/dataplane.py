@@ -53,6 +53,9 @@ class DataPlane:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.heavy_work_limiter = anyio.CapacityLimiter(settings.heavy_work_threads)
+        self.image_limits = ImageLimits(
+            max_pixels=settings.max_image_pixels, max_side=settings.max_image_side
+        )
         self.repository = ModelRepository.from_settings(settings)
         self.batcher = DynamicBatcher() if settings.dynamic_batching else None
 
@@ -63,12 +66,6 @@ class DataPlane:
     def unload(self) -> None:
         """Stop serving every model: model operations answer 503 again."""
         self.repository = ModelRepository.from_settings(self.settings)
-
-    @property
-    def image_limits(self) -> ImageLimits:
-        return ImageLimits(
-            max_pixels=self.settings.max_image_pixels, max_side=self.settings.max_image_side
-        )
 
     def model(self, name: str | None = None, version: str | None = None) -> Classifier:
         """The model version asked for (None: the default model, or its default version)."""
