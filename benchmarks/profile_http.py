@@ -20,6 +20,8 @@ from benchmarks.report import conditions, print_table
 from benchmarks.run import parser_for, workspace
 from benchmarks.servers import floor_server, reference_server, service_server
 
+# Frames of a thread that waits (blocked, not running), whatever py-spy's idle detection says.
+WAITS = ("Condition.wait ", "Event.wait ", "Thread.join ")
 ROUTES = {"predict": "/predict", "infer": "/v2/models/mnist_mlp/infer"}
 SERVERS = {"ours": service_server, "bare": reference_server, "floor": floor_server}
 # The first rule matching a frame's file names its component; frames are read leaf first.
@@ -70,11 +72,15 @@ def component(stack: str) -> str:
 
 
 def shares(raw: str) -> dict[str, float]:
-    """Each component's fraction of all samples in py-spy's raw (collapsed) output."""
+    """Each component's fraction of the samples in py-spy's raw (collapsed) output.
+
+    A thread blocked in a timed wait (the access log's writer between batches) is not always
+    seen as idle by py-spy; those samples are not CPU and are left out.
+    """
     counts: collections.Counter[str] = collections.Counter()
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
-        if stack and count.isdigit():
+        if stack and count.isdigit() and not stack.split(";")[-1].startswith(WAITS):
             counts[component(stack)] += int(count)
     total = sum(counts.values()) or 1
     return {name: count / total for name, count in counts.most_common()}
