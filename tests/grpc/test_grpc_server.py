@@ -1,7 +1,6 @@
 """The gRPC server around the service: grpc.health.v1, reflection, metrics beside HTTP's, one
 access-log line per call, the off switch, and UNAVAILABLE while no model is loaded."""
 
-import asyncio
 import logging
 import socket
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from service.grpc.server import GrpcServer
 from service.inference.dataplane import DataPlane
 from service.inference.metrics import Metrics
+from tests.support.event_loop import run_on_own_thread
 from tests.support.grpc_servers import Served, grpc_settings, inference_stub, served
 from tests.support.models import write_model
 
@@ -134,4 +134,4 @@ def test_without_a_model_inference_is_unavailable_and_readiness_false(model_path
         assert caught.value.details() == "the models are not loaded yet; retry in a moment"
         assert statuses == [SERVING, NOT_SERVING]
 
-    asyncio.run(scenario())
+    run_on_own_thread(scenario())

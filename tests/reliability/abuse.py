@@ -17,7 +17,6 @@ import resource
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 from service.settings import DEFAULT_MODEL_PATH
 from tests.reliability.payloads import valid_png
 from tests.reliability.soak import resident_kib
+from tests.support.event_loop import run_on_own_thread
 from tests.support.live_server import LiveService, request_head
 from tests.support.models import write_model
 
@@ -233,24 +233,11 @@ def run_scenario(model_path: Path, **settings: str) -> AbuseReport:
     service = LiveService(model_path, **{"access_log": "true", **settings})
     try:
         service.wait_until_ready()
-        failure: list[BaseException] = []
-        # A thread of its own: the caller's thread may already run an event loop (Playwright).
-        runner = threading.Thread(target=lambda: _run(abuse(service, report), failure))
-        runner.start()
-        runner.join()
-        if failure:
-            raise failure[0]
+        run_on_own_thread(abuse(service, report))
     finally:
         service.stop()
         report.log = service.log_text()
     return report
-
-
-def _run(coroutine, failure: list[BaseException]) -> None:
-    try:
-        asyncio.run(coroutine)
-    except BaseException as error:
-        failure.append(error)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,20 +2,14 @@
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import anyio
 import pytest
 
 from service.inference.work import run_request_work
+from tests.support.event_loop import run_on_own_thread
 
 TASKS = 6
-
-
-def run_event_loop(main):
-    """``anyio.run`` on a thread of its own: the browser tests keep a loop in the main thread."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(anyio.run, main).result()
 
 
 class ConcurrencyProbe:
@@ -53,7 +47,7 @@ def test_large_work_never_exceeds_the_thread_limit(limit: int) -> None:
             for value in range(TASKS):
                 group.start_soon(one, value)
 
-    run_event_loop(main)
+    run_on_own_thread(main())
     assert sorted(results) == [value * 2 for value in range(TASKS)]
     assert 1 <= probe.most_active <= limit
     assert threading.get_ident() not in probe.threads
@@ -66,5 +60,5 @@ def test_small_work_runs_inline_on_the_event_loop_thread() -> None:
         limiter = anyio.CapacityLimiter(1)
         return await run_request_work(limiter, probe.work, 21, inline=True), threading.get_ident()
 
-    result, loop_thread = run_event_loop(main)
+    result, loop_thread = run_on_own_thread(main())
     assert result == 42 and probe.threads == {loop_thread}
