@@ -27,7 +27,10 @@ SERVERS = {"ours": service_server, "bare": reference_server, "floor": floor_serv
 # The first rule matching a frame's file names its component; frames are read leaf first.
 COMPONENTS = (
     ("onnxruntime/", "onnxruntime"),
-    ("(PIL/", "Pillow decode"),
+    ("(PIL/", "image decode (Pillow, pyspng)"),
+    ("(pyspng/", "image decode (Pillow, pyspng)"),
+    ("image_files.py", "image decode (Pillow, pyspng)"),
+    ("png.py", "image decode (Pillow, pyspng)"),
     ("(numpy/", "numpy"),
     ("preprocessing.py", "preprocessing (ours)"),
     ("(python_multipart/", "multipart parsing"),

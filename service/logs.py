@@ -5,10 +5,13 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 from typing import TextIO
 
 MAX_QUEUED_RECORDS = 100_000
+# A line queued by ``log_access`` before it is a record: logger name, message, arguments, time.
+PendingLine = tuple[str, str, tuple, float]
 
 
 class BatchingStreamHandler(logging.StreamHandler):
@@ -25,7 +28,7 @@ class BatchingStreamHandler(logging.StreamHandler):
     def __init__(self, stream: TextIO | None = None, interval: float = 0.2) -> None:
         super().__init__(stream)
         self.interval = interval
-        self._records: collections.deque[logging.LogRecord] = collections.deque(
+        self._records: collections.deque[logging.LogRecord | PendingLine] = collections.deque(
             maxlen=MAX_QUEUED_RECORDS
         )
         self._stopped = threading.Event()
@@ -39,11 +42,16 @@ class BatchingStreamHandler(logging.StreamHandler):
         self._records.append(record)
         return True
 
+    def enqueue(self, line: PendingLine) -> None:
+        """Queue a line that becomes a ``LogRecord`` (with the time given) only in the writer."""
+        self._records.append(line)
+
     def flush(self) -> None:
         """Format and write every queued record in one write."""
         with self.lock:
-            records = [self._records.popleft() for _ in range(len(self._records))]
-            text = "".join(self._line(record) for record in records)
+            queued = [self._records.popleft() for _ in range(len(self._records))]
+            records = [_as_record(entry) for entry in queued]
+            text = "".join(self._line(record) for record in records if self.filter(record))
             if text:
                 try:
                     self.stream.write(text)
@@ -74,6 +82,53 @@ class BatchingStreamHandler(logging.StreamHandler):
         while not self._stopped.wait(self.interval):
             with contextlib.suppress(OSError, ValueError):
                 self.flush()
+
+
+def _as_record(entry: logging.LogRecord | PendingLine) -> logging.LogRecord:
+    if isinstance(entry, logging.LogRecord):
+        return entry
+    name, message, arguments, created = entry
+    record = logging.LogRecord(name, logging.INFO, "", 0, message, arguments, None)
+    record.created, record.msecs = created, (created - int(created)) * 1000.0 // 1
+    record.relativeCreated = (created - logging._startTime) * 1000.0  # type: ignore[attr-defined]
+    return record
+
+
+def log_access(logger: logging.Logger, message: str, *arguments: object) -> None:
+    """``logger.info(message, *arguments)``, with the record made off the event loop.
+
+    When a ``BatchingStreamHandler`` is the logger's one handler (as ``python -m service``
+    configures the access log), the line is queued as a tuple: building the ``LogRecord`` took
+    ~4 µs of the event loop's time a request, and its writer thread builds it instead, with the
+    request's time. Any other set-up (tests' capture, a user's config) gets ``logger.info``.
+    """
+    handlers = logger.handlers
+    batching = len(handlers) == 1 and type(handlers[0]) is BatchingStreamHandler
+    if not batching or logger.filters or logger.propagate:
+        logger.info(message, *arguments)
+    elif logger.isEnabledFor(logging.INFO) and handlers[0].level <= logging.INFO:
+        handlers[0].enqueue((logger.name, message, arguments, time.time()))
+
+
+class SecondCachingFormatter(logging.Formatter):
+    """``logging.Formatter`` that formats each second's date and time once, not every line.
+
+    ``time.strftime`` was a quarter of an access line's formatting; the milliseconds are added
+    to the cached second as ``Formatter`` itself does (``default_msec_format``).
+    """
+
+    def __init__(self, *arguments, **options) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*arguments, **options)
+        self._second, self._second_text = -1, ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None or self.default_msec_format is None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime(self.default_time_format, self.converter(second))
+            self._second = second
+        return self.default_msec_format % (self._second_text, record.msecs)
 
 
 class JsonLinesFormatter(logging.Formatter):

@@ -18,6 +18,7 @@ from service.grpc.status import status_code
 from service.inference.auth import ApiKeys
 from service.inference.errors import BadRequest, ServiceError
 from service.inference.metrics import Metrics
+from service.logs import log_access
 
 access_logger = logging.getLogger("service.access")
 logger = logging.getLogger("service.grpc")
@@ -132,4 +133,4 @@ class CallObserver(grpc.aio.ServerInterceptor):
         name = (code or grpc.StatusCode.UNKNOWN).name
         self.metrics.observe_grpc_call(method.lstrip("/"), name, seconds)
         if self.access_log:
-            access_logger.info("gRPC %s %s %.2fms", method, name, seconds * 1000.0)
+            log_access(access_logger, "gRPC %s %s %.2fms", method, name, seconds * 1000.0)

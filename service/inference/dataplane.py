@@ -14,9 +14,10 @@ from service.inference.batching import DynamicBatcher
 from service.inference.classifier import Classifier
 from service.inference.codec import InferenceResult, decode_input, requested_outputs
 from service.inference.errors import BadRequest, ServiceError
+from service.inference.image_files import image_size
 from service.inference.limits import ImageLimits, PixelBudget, Upload, check_uploads
 from service.inference.metrics import Metrics
-from service.inference.preprocessing import InvertMode, image_size, image_to_array
+from service.inference.preprocessing import InvertMode, image_to_array
 from service.inference.protocol import (
     InferenceRequest,
     ModelMetadata,

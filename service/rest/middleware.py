@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.inference.errors import PayloadTooLarge
 from service.inference.metrics import Metrics
+from service.logs import log_access
 from service.rest.errors import (
     ClientClosedRequest,
     RequestTimeout,
@@ -136,8 +137,13 @@ class RequestObserver:
         template = route.path if route is not None else self.templates.template(scope["path"])
         self.metrics.observe_request(template, scope["method"], status, seconds)
         if self.access_log:
-            access_logger.info(
-                "%s %s %d %.2fms", scope["method"], scope["path"], status, seconds * 1000.0
+            log_access(
+                access_logger,
+                "%s %s %d %.2fms",
+                scope["method"],
+                scope["path"],
+                status,
+                seconds * 1000.0,
             )
 
 
@@ -153,6 +159,6 @@ def refusal_recorder(
         metrics.observe_request(template, method, status, seconds)
         metrics.rejected_inputs.labels(reason).inc()
         if access_log:
-            access_logger.info("%s %s %d %.2fms", method, path, status, seconds * 1000.0)
+            log_access(access_logger, "%s %s %d %.2fms", method, path, status, seconds * 1000.0)
 
     return record

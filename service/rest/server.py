@@ -33,7 +33,10 @@ def logging_config(level: str, log_format: LogFormat = "text") -> dict[str, Any]
     if log_format == "json":
         config["formatters"]["service"] = {"()": "service.logs.JsonLinesFormatter"}
     else:
-        config["formatters"]["service"] = {"format": LOG_FORMAT}
+        config["formatters"]["service"] = {
+            "()": "service.logs.SecondCachingFormatter",
+            "fmt": LOG_FORMAT,
+        }
     for handler in config["handlers"].values():  # uvicorn's own lines, formatted the same
         handler["formatter"] = "service"
     stderr = {"formatter": "service", "stream": "ext://sys.stderr"}

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from service.inference.errors import PayloadTooLarge, ServiceError
+from service.inference.image_files import FORMAT_SIGNATURES
 from service.inference.limits import ImageLimits
-from service.inference.preprocessing import FORMAT_SIGNATURES, image_to_array
+from service.inference.preprocessing import image_to_array
 from tests.support.images import encode, png_header_claiming
 
 # Pillow warns about the broken TIFF metadata these tests send on purpose.

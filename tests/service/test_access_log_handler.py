@@ -4,8 +4,10 @@ import io
 import logging
 import threading
 import time
+from datetime import datetime
 
-from service.logs import BatchingStreamHandler
+from service.logs import BatchingStreamHandler, SecondCachingFormatter, log_access
+from service.rest.server import LOG_FORMAT
 
 INTERVAL = 0.01
 
@@ -52,3 +54,52 @@ def test_close_under_the_handlers_lock_returns_as_logging_shutdown_needs() -> No
     closer.join(timeout=10.0)
     assert not closer.is_alive(), "close() deadlocked with the writer thread"
     assert stream.getvalue() == "GET / 200 0.10ms\n"
+
+
+def batching_logger(name: str, stream: io.StringIO) -> tuple[logging.Logger, BatchingStreamHandler]:
+    """A logger configured as ``python -m service`` configures the access log."""
+    logger = logging.getLogger(name)
+    handler = BatchingStreamHandler(stream, interval=60.0)
+    handler.setFormatter(SecondCachingFormatter(LOG_FORMAT))
+    logger.handlers, logger.propagate = [handler], False
+    logger.setLevel(logging.INFO)
+    return logger, handler
+
+
+def test_a_queued_access_line_keeps_the_time_of_the_request() -> None:
+    stream = io.StringIO()
+    logger, handler = batching_logger("tests.access.queued", stream)
+    log_access(logger, "%s %s %d %.2fms", "POST", "/predict", 200, 1.234)
+    logged_at = time.time()
+    time.sleep(0.05)
+    handler.close()
+    line = stream.getvalue()
+    assert line.endswith(" INFO tests.access.queued: POST /predict 200 1.23ms\n")
+    stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    assert logged_at - 1.0 < stamp <= logged_at
+
+
+def test_access_lines_go_through_logger_info_when_the_logger_is_not_ours(caplog) -> None:
+    logger = logging.getLogger("tests.access.propagating")
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        log_access(logger, "%s %d", "GET", 404)
+    assert [entry.getMessage() for entry in caplog.records] == ["GET 404"]
+
+
+def test_a_quiet_access_logger_queues_nothing() -> None:
+    stream = io.StringIO()
+    logger, handler = batching_logger("tests.access.quiet", stream)
+    logger.setLevel(logging.WARNING)
+    log_access(logger, "%s", "GET")
+    handler.close()
+    assert stream.getvalue() == ""
+
+
+def test_cached_seconds_format_as_logging_formats_them() -> None:
+    plain, cached = logging.Formatter(LOG_FORMAT), SecondCachingFormatter(LOG_FORMAT)
+    start = time.time()
+    for offset in (0.0, 0.0004, 0.5, 0.9996, 1.0, 1.25, 61.7, 3600.001):
+        entry = record("GET / 200 0.10ms")
+        entry.created = start + offset
+        entry.msecs = (entry.created - int(entry.created)) * 1000.0 // 1
+        assert cached.format(entry) == plain.format(entry)
