@@ -8,7 +8,7 @@ is logged with its traceback and answered INTERNAL, never UNKNOWN.
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -74,15 +74,23 @@ def _authorization(context: grpc.aio.ServicerContext) -> str | None:
 
 class CallObserver(grpc.aio.ServerInterceptor):
     """Wraps each unary-unary handler; streaming ones (reflection, health Watch) pass through.
+    ``readers`` replace the generated request deserializers of the methods they name.
 
     With API keys, every call but the health ones needs ``authorization: Bearer <key>`` in its
     metadata, checked by the core's ``ApiKeys`` as REST checks its header (UNAUTHENTICATED).
     """
 
-    def __init__(self, metrics: Metrics, access_log: bool, keys: ApiKeys | None = None) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        access_log: bool,
+        keys: ApiKeys | None = None,
+        readers: Mapping[str, Callable[[bytes], Any]] | None = None,
+    ) -> None:
         self.metrics = metrics
         self.access_log = access_log
         self.keys = keys
+        self.readers = dict(readers or {})
 
     async def intercept_service(
         self,
@@ -92,9 +100,11 @@ class CallObserver(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
+        method = handler_call_details.method
+        reader = self.readers.get(method, handler.request_deserializer)
         return grpc.unary_unary_rpc_method_handler(
-            self._observed(handler_call_details.method, handler.unary_unary),
-            request_deserializer=_lenient(handler.request_deserializer),
+            self._observed(method, handler.unary_unary),
+            request_deserializer=_lenient(reader),
             response_serializer=handler.response_serializer,
         )
 

@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from service.grpc.observer import CallObserver
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
-from service.grpc.servicer import InferenceServicer
+from service.grpc.servicer import REQUEST_READERS, InferenceServicer
 from service.inference.auth import ApiKeys
 from service.inference.dataplane import DataPlane
 from service.inference.errors import NotReady
@@ -82,7 +82,11 @@ class GrpcServer:
         self.settings = settings
         self.health = Health(dataplane)
         self.server = grpc.aio.server(
-            interceptors=[CallObserver(dataplane.metrics, settings.access_log, _keys(settings))],
+            interceptors=[
+                CallObserver(
+                    dataplane.metrics, settings.access_log, _keys(settings), REQUEST_READERS
+                )
+            ],
             options=[
                 ("grpc.max_receive_message_length", settings.max_request_bytes),
                 ("grpc.max_send_message_length", settings.max_request_bytes),

@@ -7,6 +7,7 @@ once as status codes, so no method here handles an error itself.
 import anyio
 import grpc
 
+from service.grpc.messages import InferRequest, read_infer_request
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from service.grpc.tensors import infer_response, inference_body, repository_model_name
@@ -18,6 +19,8 @@ from service.inference.work import run_request_work
 
 # Decoding a message this small costs less than the hop to a worker thread (as over REST).
 INLINE_MESSAGE_BYTES = 64 * 1024
+# Methods whose requests are not read by their generated protobuf deserializer.
+REQUEST_READERS = {"/inference.GRPCInferenceService/ModelInfer": read_infer_request}
 
 
 def _version(version: str) -> str | None:
@@ -87,18 +90,21 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         )
 
     async def ModelInfer(
-        self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext
+        self, request: InferRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInferResponse:
-        self.dataplane.model(request.model_name, _version(request.model_version))
-        small = request.ByteSize() <= INLINE_MESSAGE_BYTES
+        """The request comes from ``read_infer_request`` (see ``REQUEST_READERS``)."""
+        message = request.message
+        self.dataplane.model(message.model_name, _version(message.model_version))
+        small = request.size <= INLINE_MESSAGE_BYTES
         return await run_request_work(
             self.dataplane.heavy_work_limiter, self._infer, request, inline=small
         )
 
-    def _infer(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:
+    def _infer(self, request: InferRequest) -> pb.ModelInferResponse:
         """Synchronous on purpose: large messages decode and run off the event loop."""
         body = inference_body(request)
-        result = self.dataplane.infer(request.model_name, _version(request.model_version), body)
+        message = request.message
+        result = self.dataplane.infer(message.model_name, _version(message.model_version), body)
         return infer_response(result)
 
     async def RepositoryModelLoad(

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 from google.protobuf.unknown_fields import UnknownFieldSet
 
+from service.grpc.messages import InferRequest
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from service.inference.codec import InferenceResult, parse_request
 from service.inference.errors import BadRequest
@@ -32,9 +33,9 @@ CONTENTS_FIELDS = {
 }
 
 
-def inference_body(request: pb.ModelInferRequest) -> InferenceBody:
+def inference_body(received: InferRequest) -> InferenceBody:
     """The request as the core's validated envelope plus each raw input's bytes."""
-    raw = request.raw_input_contents
+    request, raw = received.message, received.raw_input_contents
     if raw and len(raw) != len(request.inputs):
         raise BadRequest(
             f"raw_input_contents has {len(raw)} entries for {len(request.inputs)} inputs: give "
@@ -53,7 +54,7 @@ def inference_body(request: pb.ModelInferRequest) -> InferenceBody:
             for output in request.outputs
         ]
     names = [tensor.name for tensor in request.inputs] if raw else []
-    binary = dict(zip(names, map(memoryview, raw), strict=True))
+    binary = dict(zip(names, raw, strict=True))
     return InferenceBody(request=parse_request(document), binary_inputs=binary)
 
 
