@@ -6,9 +6,13 @@ spreads connections among them; with one, SO_REUSEPORT is off so that a port alr
 fails loudly instead of being shared with a stranger.
 """
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import signal
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from types import FrameType
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -31,6 +35,7 @@ INFERENCE_SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_
 for _file in (health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR):
     pb.POOL.AddSerializedFile(_file.serialized_pb)
 SERVICE_NAMES = (INFERENCE_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME)
+EXIT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class Health(health.aio.HealthServicer):
@@ -99,6 +104,7 @@ class GrpcServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(SERVICE_NAMES, self.server, pool=pb.POOL)
         self.port: int | None = None
+        self.stopping: asyncio.Future[None] | None = None
 
     async def start(self) -> int:
         """Bind ``MNIST_HOST:MNIST_GRPC_PORT`` (0: a port the OS picks) and serve; the port."""
@@ -114,13 +120,49 @@ class GrpcServer:
         )
         return self.port
 
+    def begin_stop(self) -> asyncio.Future[None]:
+        """Start the drain (once: a second call gets the first's)."""
+        if self.stopping is None:
+            self.stopping = asyncio.ensure_future(self._drain())
+        return self.stopping
+
     async def stop(self) -> None:
         """Refuse new calls, let those in flight finish (up to ``MNIST_GRPC_DRAIN_SECONDS``)."""
+        await asyncio.shield(self.begin_stop())
+
+    async def _drain(self) -> None:
         self.health.stopping = True
         await self.health.publish()
         grace = self.settings.grpc_drain_seconds
         logger.info("gRPC stopping: new calls refused, calls in flight get up to %.0f s", grace)
         await self.server.stop(grace)
+
+
+@contextmanager
+def stop_on_exit_signals(server: GrpcServer) -> Iterator[None]:
+    """Begin gRPC's drain the moment SIGTERM or SIGINT arrives, beside HTTP's, rather than once
+    HTTP's requests have all finished (when uvicorn ends the lifespan), and hand the signal on
+    to the handler it had (uvicorn's). Only the main thread can take signals: elsewhere (an app
+    served in a test's thread) the lifespan's end stops gRPC as before."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    previous = {number: signal.getsignal(number) for number in EXIT_SIGNALS}
+
+    def handle(number: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(server.begin_stop)
+        handler = previous[number]
+        if callable(handler):
+            handler(number, frame)
+
+    for number in EXIT_SIGNALS:
+        signal.signal(number, handle)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @asynccontextmanager
@@ -129,6 +171,7 @@ async def serve_grpc(dataplane: DataPlane) -> AsyncIterator[GrpcServer]:
     server = GrpcServer(dataplane)
     await server.start()
     try:
-        yield server
+        with stop_on_exit_signals(server):
+            yield server
     finally:
         await server.stop()

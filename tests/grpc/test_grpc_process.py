@@ -1,5 +1,6 @@
 """gRPC in a real ``python -m service``: SIGTERM drains the calls of both transports in flight
-and exits 0; every worker serves gRPC on the one port; a port already taken fails loudly."""
+(gRPC refusing new calls at once, not after HTTP's drain) and exits 0; every worker serves gRPC
+on the one port; a port already taken fails loudly."""
 
 import signal
 import socket
@@ -49,6 +50,28 @@ def test_sigterm_drains_grpc_and_http_in_flight_then_exits_0(model_path: Path) -
     assert trailers.get("grpc-status") == "0", trailers
     assert call.goaway_last_stream is not None  # the server announced its stop mid-call
     assert pb.ModelInferResponse.FromString(message).outputs[0].shape == [64, 10]
+    assert exit_code == 0, service.log_text()
+
+
+def test_sigterm_stops_new_grpc_calls_while_http_requests_still_drain(model_path: Path) -> None:
+    service = LiveService(model_path)
+    try:
+        service.wait_until_ready()
+        upload = start_upload(service, valid_png())
+        call = HeldCall(service.grpc_port, METHOD, infer_message())
+        service.process.send_signal(signal.SIGTERM)
+        service.wait_for_log("gRPC stopping")
+        with inference_stub(service.grpc_target) as stub, pytest.raises(grpc.RpcError) as refused:
+            stub.ServerReady(pb.ServerReadyRequest(), timeout=10)
+        trailers, message = call.finish()
+        upload.send(valid_png())
+        http_status, _ = upload.read_response()
+    finally:
+        exit_code = service.stop()
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert trailers.get("grpc-status") == "0", trailers
+    assert pb.ModelInferResponse.FromString(message).outputs[0].shape == [64, 10]
+    assert http_status == 200
     assert exit_code == 0, service.log_text()
 
 
