@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 MAX_QUEUED_RECORDS = 100_000
+WRITE_CHUNK = 64
 # A line queued by ``log_access`` before it is a record: logger name, message, arguments, time.
 PendingLine = tuple[str, str, tuple, float]
 
@@ -47,17 +48,29 @@ class BatchingStreamHandler(logging.StreamHandler):
         self._records.append(line)
 
     def flush(self) -> None:
-        """Format and write every queued record in one write."""
+        """Format and write the queued records, ``WRITE_CHUNK`` lines a write.
+
+        Between chunks the thread lets go of the GIL: formatting a whole 0.2 s batch (over a
+        thousand lines at full load) in one go held it for milliseconds, which requests waited
+        out (p99 2.0 ms against 0.28 ms with the access log off, at one connection).
+        """
         with self.lock:
-            queued = [self._records.popleft() for _ in range(len(self._records))]
-            records = [_as_record(entry) for entry in queued]
-            text = "".join(self._line(record) for record in records if self.filter(record))
-            if text:
-                try:
-                    self.stream.write(text)
-                except Exception:
-                    self.handleError(records[-1])
+            while self._records:
+                chunk = [
+                    self._records.popleft() for _ in range(min(WRITE_CHUNK, len(self._records)))
+                ]
+                self._write(chunk)
+                time.sleep(0)
             super().flush()
+
+    def _write(self, chunk: list[logging.LogRecord | PendingLine]) -> None:
+        records = [_as_record(entry) for entry in chunk]
+        text = "".join(self._line(record) for record in records if self.filter(record))
+        if text:
+            try:
+                self.stream.write(text)
+            except Exception:
+                self.handleError(records[-1])
 
     def _line(self, record: logging.LogRecord) -> str:
         try:
