@@ -1,12 +1,13 @@
 """Service configuration, read from ``MNIST_*`` environment variables."""
 
-import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.inference.cpus import available_cpus
 
 SHIPPED_REPOSITORY = Path("models")
 
@@ -66,13 +67,15 @@ class Settings(BaseSettings):
         1,
         ge=0,
         le=64,
-        description="onnxruntime threads for calls under 128 images (larger use every core).",
+        description="onnxruntime threads for calls under 128 images (larger use every CPU the "
+        "process may: its affinity, capped by a container's CPU quota).",
     )
     heavy_work_threads: int = Field(
-        default_factory=lambda: os.cpu_count() or 1,
+        default_factory=available_cpus,
         ge=1,
         le=256,
-        description="Most large images or tensor bodies decoded at once per worker; default: cores",
+        description="Most large images or tensor bodies decoded at once per worker; default: the "
+        "CPUs the process may use",
     )
     max_request_bytes: int = Field(
         32 * 1024 * 1024,

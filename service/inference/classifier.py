@@ -2,7 +2,6 @@
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
+from service.inference.cpus import available_cpus
 from service.inference.model_card import ModelCard, ModelLoadError, TensorSpec, read_model_card
 
 logger = logging.getLogger("service.classifier")
@@ -86,7 +86,7 @@ class Classifier:
             raise ModelLoadError(f"model {model_path}: sha256 differs from the card {card_path}")
         session = _open_session(model_path, model_bytes, intra_op_threads)
         _check_signature(model_path, session, card)
-        bulk_threads = max(intra_op_threads, os.cpu_count() or 1)
+        bulk_threads = max(intra_op_threads, available_cpus())
         bulk_session = _open_session(model_path, model_bytes, bulk_threads)
         classifier = cls(session, bulk_session, card=card, model_path=model_path)
         for batch in (1, BULK_BATCH):
