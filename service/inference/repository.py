@@ -138,17 +138,19 @@ class ModelRepository:
         """True while at least one model serves."""
         return bool(self._models)
 
-    def load_all(self) -> list[ModelLoadError]:
+    def load_all(self) -> dict[str, ModelLoadError | None]:
         """Load every model on disk (start-up, SIGHUP), each on its own: a model that fails
-        keeps what it served, and its error is returned."""
+        keeps what it served. Each model's name, with its error or None when it loaded."""
         layout = self.scan()
-        failures = []
+        results: dict[str, ModelLoadError | None] = {}
         for name in layout.models:
             try:
                 self._load(name, layout)
             except ModelLoadError as error:
-                failures.append(error)
-        return failures
+                results[name] = error
+            else:
+                results[name] = None
+        return results
 
     def load(self, name: str) -> ServedModel:
         """Re-read one model's versions from disk, verify and warm them, then swap them in."""
@@ -229,7 +231,7 @@ class ModelRepository:
 def open_repository(settings: Settings) -> ModelRepository:
     """The repository the settings name with every model loaded; the first failure raises."""
     repository = ModelRepository.from_settings(settings)
-    failures = repository.load_all()
+    failures = [error for error in repository.load_all().values() if error is not None]
     if failures:
         raise failures[0]
     return repository

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from service.inference.model_control import reload_everything
 from service.inference.repository_files import REPOSITORY_FILE
 from service.rest.app import create_app
 from service.settings import DEFAULT_REPOSITORY, Settings
@@ -220,3 +221,18 @@ def test_a_single_model_path_is_a_repository_of_one(tmp_path: Path) -> None:
         }
         served = client.post("/v2/models/mnist_mlp/infer", json=infer_body())
         np.testing.assert_allclose(probabilities(served), reference(changed), rtol=1e-6)
+
+
+def test_a_sighup_reload_counts_its_loads_and_failures(
+    repository_client: TestClient, repository: Path
+) -> None:
+    """The reload SIGHUP runs (``reload_everything``) counts each model as the load route does."""
+    dataplane = repository_client.app.state.dataplane
+    write_version(repository, "third", "c", 3)
+    assert reload_everything(dataplane) == []
+    assert index(repository_client)[("mnist_mlp", "c")] == ("READY", "")
+    (repository / "third.onnx").write_bytes(b"not a model")
+    assert len(reload_everything(dataplane)) == 1
+    metrics = repository_client.get("/metrics").text
+    assert 'mnist_model_loads_total{model="mnist_mlp",result="loaded"} 1.0' in metrics
+    assert 'mnist_model_loads_total{model="mnist_mlp",result="failed"} 1.0' in metrics
