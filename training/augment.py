@@ -38,7 +38,7 @@ class Strength:
     background_peak: float = 0.45
     noise_probability: float = 0.15
     noise_sigma: float = 0.12
-    clean_probability: float = 0.15
+    clean_probability: float = 0.5
     mild_probability: float = 0.5
     mild_fraction: float = 0.3
 

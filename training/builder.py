@@ -31,10 +31,20 @@ def build_model(
     architecture: Architecture,
     loss: str = KERAS3_LOSS,
     optimizer: keras.optimizers.Optimizer | str = OPTIMIZER,
+    label_smoothing: float = 0.0,
 ) -> keras.Sequential:
-    """A compiled Sequential model (default: Adam with Keras defaults, cross-entropy, accuracy)."""
+    """A compiled Sequential model (default: Adam with Keras defaults, cross-entropy, accuracy).
+
+    ``label_smoothing`` (Keras 3 loss only) trains towards 1 - s on the true digit and s / 10
+    elsewhere.
+    """
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
+    if not 0.0 <= label_smoothing < 1.0 or (label_smoothing and loss != KERAS3_LOSS):
+        raise ValueError(
+            f"label_smoothing must be in [0, 1) and needs the {KERAS3_LOSS} loss, "
+            f"got {label_smoothing} with {loss}"
+        )
     model = keras.Sequential(name=architecture.name)
     model.add(keras.Input(shape=(FLAT_SIZE,), name="pixels"))
     counts = {DENSE: 0, DROPOUT: 0, BATCH_NORMALIZATION: 0}
@@ -43,10 +53,19 @@ def build_model(
         model.add(_keras_layer(layer, f"{layer.kind}_{counts[layer.kind]}"))
     model.compile(
         optimizer=optimizer,
-        loss=LOSS if loss == KERAS3_LOSS else keras2_clipped_crossentropy,
+        loss=_loss(loss, label_smoothing),
         metrics=list(METRICS),
     )
     return model
+
+
+def _loss(loss: str, label_smoothing: float) -> Any:
+    """What ``compile`` gets for a loss name: Keras' by name, or an object when it has settings."""
+    if loss != KERAS3_LOSS:
+        return keras2_clipped_crossentropy
+    if label_smoothing:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+    return LOSS
 
 
 def _keras_layer(layer: Layer, name: str) -> keras.layers.Layer:

@@ -58,10 +58,21 @@ def robust_section(card: dict) -> str:
         f"({100 * strength['noise_probability']:.0f}%); "
         f"{100 * strength['clean_probability']:.0f}% of every batch left as MNIST wrote it.\n\n"
         f"Adam, learning rate warmed up over {recipe['learning_rate']['warmup_epochs']} epoch to "
-        f"{recipe['learning_rate']['peak']:g}, then {recipe['learning_rate']['decay']}.\n\n"
+        f"{recipe['learning_rate']['peak']:g}, then {recipe['learning_rate']['decay']}; "
+        f"{_averaging(recipe)}.\n\n"
         f"**Selection rule** (validation only, never the test set): {training['selection']}.\n\n"
         + "\n".join(lines)
     )
+
+
+def _averaging(recipe: dict) -> str:
+    """The recipe's loss and weight-averaging settings in words (older cards have neither)."""
+    smoothing = recipe.get("label_smoothing") or 0.0
+    loss = f"cross-entropy with label smoothing {smoothing:g}" if smoothing else "cross-entropy"
+    average = recipe.get("weight_average")
+    if not average:
+        return loss
+    return f"{loss}; the weights validated, kept and shipped are the optimiser's {average}"
 
 
 def errors_section(card: dict) -> str:

@@ -101,3 +101,14 @@ def test_keras_layers_carry_the_declared_initialisers() -> None:
     assert isinstance(model.optimizer, keras.optimizers.Adam)
     assert float(model.optimizer.learning_rate) == pytest.approx(0.001)
     assert model.loss == "categorical_crossentropy"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("loss", "smoothing"), [("keras2-clipped", 0.1), ("keras3", 1.0)])
+def test_label_smoothing_is_refused_outside_the_keras3_loss_or_range(
+    loss: str, smoothing: float
+) -> None:
+    from training.builder import build_model
+
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        build_model(get_architecture("model_1"), loss=loss, label_smoothing=smoothing)

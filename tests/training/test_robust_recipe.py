@@ -94,3 +94,19 @@ def test_robust_run_prints_a_narrow_table_and_singular_epochs(robust_run) -> Non
     table = printed[printed.index("\nmodel ") :].split("\n\n")[0].strip().splitlines()
     assert [line.split()[0] for line in table] == ["model", "model_1", "model_3-robust"]
     assert max(len(line) for line in table) <= 100
+
+
+def test_robust_run_ships_the_weights_it_validated(robust_run) -> None:
+    output_dir, _ = robust_run
+    card = json.loads((output_dir / "mnist_mlp.json").read_text(encoding="utf-8"))
+    record = json.loads((output_dir.parent / "work" / "model_3-robust.json").read_text("utf-8"))
+    row = next(row for row in card["candidates"] if row["name"] == "model_3-robust")
+    kept = record["kept_epoch"] - 1
+    recipe = card["training"]["robust_recipe"]
+
+    assert row["validation_accuracy"] == pytest.approx(record["history"]["val_accuracy"][kept])
+    assert card["robustness"]["validation"]["model_3-robust"]["robust_accuracy"] == pytest.approx(
+        record["history"]["val_robust_accuracy"][kept]
+    )
+    assert recipe["weight_average"].startswith("exponential moving average")
+    assert recipe["label_smoothing"] > 0
