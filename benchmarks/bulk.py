@@ -2,18 +2,20 @@
 ``/predict``.
 
 Run: ``python -m benchmarks.bulk`` (about 1 minute). Each figure is end to end for one client
-on one keep-alive connection (one gRPC channel): encode the batch, send it, the server's work,
-read and decode the answer to digits. gRPC sends ModelInfer with raw contents, built with the
-service's stubs as directly as the REST modes build their bodies, and through tritonclient.grpc
-as its users would. "onnxruntime alone" is the same batches through an in-process session with the
-service's options: the floor that HTTP and encoding add to. ``/predict`` gets PNGs encoded
-beforehand, as a client holding image files would have them.
+on one keep-alive connection (one gRPC channel), each mode's kept for the whole run: encode the
+batch, send it, the server's work, read and decode the answer to digits. gRPC sends ModelInfer
+with raw contents, built with the service's stubs as directly as the REST modes build their
+bodies, and through tritonclient.grpc as its users would (see ``benchmarks/grpc_bulk.py``).
+"onnxruntime alone" is the same batches through an in-process session with the service's
+options: the floor that HTTP and encoding add to. ``/predict`` gets PNGs encoded beforehand, as a
+client holding image files would have them.
 """
 
 import http.client
 import json
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -21,21 +23,15 @@ from pathlib import Path
 import grpc
 import numpy as np
 import orjson
-import tritonclient.grpc as triton_grpc
 
 from benchmarks.data import mnist_test_set, multipart_body, png_bytes
+from benchmarks.grpc_bulk import Pass, grpc_passes, read_microseconds
 from benchmarks.report import conditions, print_table, ratio
 from benchmarks.run import parser_for, workspace
 from benchmarks.servers import HOST, free_port, service_server
-from service.grpc.messages import read_infer_request
-from service.grpc.proto import grpc_predict_v2_pb2 as pb
-from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from service.inference.classifier import Classifier
 
 Encoder = Callable[[np.ndarray], tuple[bytes, dict[str, str]]]
-# One pass over the images in batches: the seconds it took and the digits answered.
-Pass = Callable[[np.ndarray, int], tuple[float, np.ndarray]]
-UNLIMITED = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
 Decoder = Callable[[http.client.HTTPResponse, bytes], np.ndarray]
 
 
@@ -124,74 +120,37 @@ def decode_predict(response: http.client.HTTPResponse, body: bytes) -> np.ndarra
 
 
 def one_pass(port: int, mode: Mode, images: np.ndarray, batch: int) -> tuple[float, np.ndarray]:
-    """Seconds for all the images in batches of ``batch``, and the digits the server gave."""
+    """Seconds for all the images in batches of ``batch`` on a new connection, and the digits."""
     connection = http.client.HTTPConnection(HOST, port, timeout=120)
+    try:
+        return kept_pass(connection, mode, images, batch)
+    finally:
+        connection.close()
+
+
+def kept_pass(
+    connection: http.client.HTTPConnection, mode: Mode, images: np.ndarray, batch: int
+) -> tuple[float, np.ndarray]:
+    """The same on a connection kept between passes (opened again if the server closed it)."""
     digits = []
     started = time.perf_counter()
     for start in range(0, len(images), batch):
         body, headers = mode.encode(images[start : start + batch])
-        connection.request("POST", mode.path, body=body, headers=headers)
-        response = connection.getresponse()
-        answer = response.read()
+        try:
+            response, answer = _exchange(connection, mode.path, body, headers)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            connection.close()
+            response, answer = _exchange(connection, mode.path, body, headers)
         if response.status != 200:
             raise RuntimeError(f"{mode.name}: {response.status} {answer[:300]!r}")
         digits.append(mode.decode(response, answer).argmax(axis=1))
-    elapsed = time.perf_counter() - started
-    connection.close()
-    return elapsed, np.concatenate(digits)
-
-
-def grpc_pass(target: str, model_name: str, images: np.ndarray, batch: int):
-    """ModelInfer with raw contents on one channel, messages built with the service's stubs."""
-    digits = []
-    started = time.perf_counter()
-    with grpc.insecure_channel(target, options=UNLIMITED) as channel:
-        infer = pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer
-        for start in range(0, len(images), batch):
-            chunk = images[start : start + batch]
-            message = pb.ModelInferRequest(
-                model_name=model_name, raw_input_contents=[chunk.tobytes()]
-            )
-            message.inputs.add(name="image", datatype="UINT8", shape=chunk.shape)
-            answer = infer(message, timeout=120)
-            probabilities = np.frombuffer(answer.raw_output_contents[0], dtype=np.float32)
-            digits.append(probabilities.reshape(-1, 10).argmax(axis=1))
     return time.perf_counter() - started, np.concatenate(digits)
 
 
-def tritonclient_grpc_pass(target: str, model_name: str, images: np.ndarray, batch: int):
-    """The same calls through tritonclient.grpc, as its users make them."""
-    digits = []
-    started = time.perf_counter()
-    with triton_grpc.InferenceServerClient(target) as client:
-        for start in range(0, len(images), batch):
-            chunk = images[start : start + batch]
-            tensor = triton_grpc.InferInput("image", list(chunk.shape), "UINT8")
-            tensor.set_data_from_numpy(chunk)
-            answer = client.infer(model_name, [tensor], client_timeout=120)
-            digits.append(answer.as_numpy("probabilities").argmax(axis=1))
-    return time.perf_counter() - started, np.concatenate(digits)
-
-
-def read_microseconds(images: np.ndarray, batch: int, repeats: int = 50) -> tuple[float, float]:
-    """Median µs to read one ModelInferRequest of ``batch`` images and reach its raw contents:
-    protobuf's generated parser (what a stock gRPC servicer gets), then the service's reader."""
-    message = pb.ModelInferRequest(raw_input_contents=[images[:batch].tobytes()])
-    message.inputs.add(name="image", datatype="UINT8", shape=images[:batch].shape)
-    data = message.SerializeToString()
-    readers = (
-        lambda: pb.ModelInferRequest.FromString(data).raw_input_contents[0],
-        lambda: read_infer_request(data).raw_input_contents[0],
-    )
-    medians = []
-    for read in readers:
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            read()
-            times.append(time.perf_counter() - started)
-        medians.append(1e6 * float(np.median(times)))
-    return medians[0], medians[1]
+def _exchange(connection: http.client.HTTPConnection, path: str, body: bytes, headers: dict):
+    connection.request("POST", path, body=body, headers=headers)
+    response = connection.getresponse()
+    return response, response.read()
 
 
 def in_process_seconds(classifier: Classifier, images: np.ndarray, batch: int) -> float:
@@ -252,15 +211,15 @@ def measure(model: Path, workdir: Path, data, arguments) -> list:
     rows = []
     grpc_port = free_port()
     name = json.loads(card.read_text(encoding="utf-8"))["name"]
-    target = f"{HOST}:{grpc_port}"
-    with service_server(model, workdir, MNIST_GRPC_PORT=str(grpc_port), **variables) as server:
-        sends: list[tuple[str, Pass]] = [
-            ("gRPC raw", partial(grpc_pass, target, name)),
-            ("gRPC tritonclient", partial(tritonclient_grpc_pass, target, name)),
-        ]
-        sends += [
-            (mode.name, partial(one_pass, server.port, mode)) for mode in _modes(model, data[0])
-        ]
+    with (
+        service_server(model, workdir, MNIST_GRPC_PORT=str(grpc_port), **variables) as server,
+        ExitStack() as clients,
+    ):
+        sends = grpc_passes(clients, f"{HOST}:{grpc_port}", name)
+        for mode in _modes(model, data[0]):
+            connection = http.client.HTTPConnection(HOST, server.port, timeout=120)
+            clients.callback(connection.close)
+            sends.append((mode.name, partial(kept_pass, connection, mode)))
         tensors = [(name, send) for name, send in sends if name != "/predict files"]
         for batch in arguments.batch_sizes:
             rows += batch_rows(tensors, batch, data, classifier, arguments.passes)
