@@ -40,7 +40,7 @@ FINAL_LEARNING_RATE_FRACTION = 0.01
 WARMUP_EPOCHS = 1
 # Polyak averaging: the weights validated, kept and shipped are an exponential moving average of
 # the optimiser's, over roughly 1 / (1 - momentum) steps (about two epochs of 390 batches).
-EMA_MOMENTUM: float | None = 0.999
+EMA_MOMENTUM = 0.999
 # Soft targets: a confident wrong answer on a hard augmented image costs less, which lifted the
 # robustness validation in 25-epoch trials.
 LABEL_SMOOTHING = 0.1
@@ -149,14 +149,6 @@ def learning_rate(settings: Settings, steps_per_epoch: int) -> keras.optimizers.
     )
 
 
-def _callbacks(keep_best: KeepBestSelectionScore) -> list[keras.callbacks.Callback]:
-    """With EMA, the swap comes first: validation, robustness validation and the kept weights
-    are then all the averaged ones (Keras finalises the average before ``on_train_end``)."""
-    if EMA_MOMENTUM is None:
-        return [keep_best]
-    return [keras.callbacks.SwapEMAWeights(swap_on_epoch=True), keep_best]
-
-
 def train_robust(
     architecture: Architecture,
     splits: Splits,
@@ -171,8 +163,8 @@ def train_robust(
     steps_per_epoch = max(1, len(splits.train_images) // settings.batch_size)
     optimizer = keras.optimizers.Adam(
         learning_rate=learning_rate(settings, steps_per_epoch),
-        use_ema=EMA_MOMENTUM is not None,
-        ema_momentum=EMA_MOMENTUM or 0.99,
+        use_ema=True,
+        ema_momentum=EMA_MOMENTUM,
     )
     model = build_model(
         architecture,
@@ -192,7 +184,9 @@ def train_robust(
         steps_per_epoch=steps_per_epoch,
         validation_data=(splits.validation.inputs, splits.validation.targets),
         verbose=progress_verbosity(),
-        callbacks=_callbacks(keep_best),
+        # The swap comes first: validation, robustness validation and the kept weights are then
+        # all the averaged ones (Keras finalises the average before ``on_train_end``).
+        callbacks=[keras.callbacks.SwapEMAWeights(swap_on_epoch=True), keep_best],
         shuffle=False,
     )
     return Trained(
@@ -212,11 +206,7 @@ def augmentation_summary(strength: Strength | None = None) -> dict[str, object]:
         "augmentation": asdict(strength or Strength()),
         "service_preprocessing_share": RESOLUTION_SHARE,
         "optimizer": "Adam",
-        "weight_average": (
-            f"exponential moving average (momentum {EMA_MOMENTUM:g})"
-            if EMA_MOMENTUM is not None
-            else None
-        ),
+        "weight_average": f"exponential moving average (momentum {EMA_MOMENTUM:g})",
         "label_smoothing": LABEL_SMOOTHING,
         "learning_rate": {
             "peak": INITIAL_LEARNING_RATE,
