@@ -64,13 +64,21 @@ class BatchingStreamHandler(logging.StreamHandler):
             super().flush()
 
     def _write(self, chunk: list[logging.LogRecord | PendingLine]) -> None:
-        records = [_as_record(entry) for entry in chunk]
-        text = "".join(self._line(record) for record in records if self.filter(record))
+        records = [record for record in map(self._admitted, chunk) if record is not None]
+        text = "".join(self._line(record) for record in records)
         if text:
             try:
                 self.stream.write(text)
             except Exception:
                 self.handleError(records[-1])
+
+    def _admitted(self, entry: logging.LogRecord | PendingLine) -> logging.LogRecord | None:
+        """A record as it is (its filters ran in ``handle``), a queued line once it is a
+        record that the filters let through."""
+        if isinstance(entry, logging.LogRecord):
+            return entry
+        record = _as_record(entry)
+        return record if self.filter(record) else None
 
     def _line(self, record: logging.LogRecord) -> str:
         try:
@@ -97,13 +105,12 @@ class BatchingStreamHandler(logging.StreamHandler):
                 self.flush()
 
 
-def _as_record(entry: logging.LogRecord | PendingLine) -> logging.LogRecord:
-    if isinstance(entry, logging.LogRecord):
-        return entry
-    name, message, arguments, created = entry
+def _as_record(line: PendingLine) -> logging.LogRecord:
+    """The INFO record of a queued line, dated when the line was queued, not when it is written."""
+    name, message, arguments, created = line
     record = logging.LogRecord(name, logging.INFO, "", 0, message, arguments, None)
+    record.relativeCreated -= (record.created - created) * 1000.0
     record.created, record.msecs = created, (created - int(created)) * 1000.0 // 1
-    record.relativeCreated = (created - logging._startTime) * 1000.0  # type: ignore[attr-defined]
     return record
 
 

@@ -103,3 +103,15 @@ def test_cached_seconds_format_as_logging_formats_them() -> None:
         entry.created = start + offset
         entry.msecs = (entry.created - int(entry.created)) * 1000.0 // 1
         assert cached.format(entry) == plain.format(entry)
+
+
+def test_a_handlers_filter_drops_queued_lines_as_it_drops_records() -> None:
+    stream = io.StringIO()
+    logger, handler = batching_logger("tests.access.filtered", stream)
+    handler.addFilter(lambda entry: "/health" not in entry.getMessage())
+    log_access(logger, "%s %s", "GET", "/health")
+    log_access(logger, "%s %s", "POST", "/predict")
+    handler.handle(record("GET /health 200 0.10ms"))
+    handler.close()
+    assert stream.getvalue().endswith(" INFO tests.access.filtered: POST /predict\n")
+    assert "/health" not in stream.getvalue()
