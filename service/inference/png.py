@@ -21,7 +21,9 @@ CHANNELS_BY_COLOUR_TYPE = {0: 1, 2: 3, 4: 2, 6: 4}
 # Chunks that Pillow reads without changing pixels, orientation or transparency.
 NEUTRAL_CHUNKS = frozenset({b"IDAT", b"pHYs", b"sRGB", b"gAMA", b"cHRM", b"iCCP", b"tIME"})
 CHUNK_FRAME = 12  # length, type and CRC around a chunk's data
-IHDR = struct.Struct(">4sIIBBBBB")
+CHUNK_HEAD = struct.Struct(">I4s")
+# IHDR: width, height, bit depth, colour type, compression, filter and interlace methods.
+IHDR_DATA = struct.Struct(">IIBBBBB")
 
 
 def simple_png_header(data: bytes, max_side: int) -> tuple[int, int, int] | None:
@@ -34,35 +36,32 @@ def simple_png_header(data: bytes, max_side: int) -> tuple[int, int, int] | None
     if not data.startswith(SIGNATURE):
         return None
     view = memoryview(data)
-    header = _header_size(view, max_side)
-    offset = len(SIGNATURE) + CHUNK_FRAME + IHDR.size - 4
-    while header is not None and offset + CHUNK_FRAME <= len(data):
-        length, kind = struct.unpack_from(">I4s", data, offset)
+    header = None
+    offset = len(SIGNATURE)
+    while offset + CHUNK_FRAME <= len(data):
+        length, kind = CHUNK_HEAD.unpack_from(data, offset)
         end = offset + CHUNK_FRAME + length
         if end > len(data) or not _crc_holds(view, offset, end):
             return None
-        if kind == b"IEND":
+        if header is None:  # IHDR comes first, and only once
+            if kind != b"IHDR" or length != IHDR_DATA.size:
+                return None
+            header = _simple_header(IHDR_DATA.unpack_from(data, offset + 8), max_side)
+            if header is None:
+                return None
+        elif kind == b"IEND":
             return header if end == len(data) else None
-        if kind not in NEUTRAL_CHUNKS:
+        elif kind not in NEUTRAL_CHUNKS:
             return None
         offset = end
     return None
 
 
-def _header_size(view: memoryview, max_side: int) -> tuple[int, int, int] | None:
-    """The IHDR chunk (always first) when its fields are the fast path's kind, else None."""
-    offset = len(SIGNATURE)
-    if len(view) < offset + CHUNK_FRAME + IHDR.size - 4:
-        return None
-    length = int.from_bytes(view[offset : offset + 4], "big")
-    if length != IHDR.size - 4 or not _crc_holds(view, offset, offset + CHUNK_FRAME + length):
-        return None
-    kind, width, height, depth, colour, compression, filtering, interlace = IHDR.unpack_from(
-        view, offset + 4
-    )
+def _simple_header(fields: tuple[int, ...], max_side: int) -> tuple[int, int, int] | None:
+    """Width, height and channels when IHDR's fields are the fast path's kind, else None."""
+    width, height, depth, colour, compression, filtering, interlace = fields
     simple = (
-        kind == b"IHDR"
-        and depth == 8
+        depth == 8
         and colour in CHANNELS_BY_COLOUR_TYPE
         and (compression, filtering, interlace) == (0, 0, 0)
     )
