@@ -13,9 +13,12 @@ CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
     """The CPUs this process may be scheduled on, capped by the cgroup v2 quota (rounded up)."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if hasattr(os, "sched_getaffinity"):
+        usable = len(os.sched_getaffinity(0))
+    else:
+        usable = os.cpu_count() or 1
     quota = _quota(cpu_max)
-    return max(1, min(usable or 1, quota) if quota is not None else usable or 1)
+    return max(1, usable if quota is None else min(usable, quota))
 
 
 def _quota(cpu_max: Path) -> int | None:

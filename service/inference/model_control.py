@@ -91,11 +91,12 @@ def reload_everything(dataplane: DataPlane) -> list[ModelLoadError]:
     except ModelLoadError as error:
         logger.error("reload of the repository failed, nothing changed: %s", error)
         return [error]
-    failures = [error for error in results.values() if error is not None]
+    failures = []
     for name, error in results.items():
         dataplane.metrics.model_loads.labels(name, "loaded" if error is None else "failed").inc()
-    for failure in failures:
-        logger.error("a model's reload failed, it serves what it served: %s", failure)
+        if error is not None:
+            logger.error("a model's reload failed, it serves what it served: %s", error)
+            failures.append(error)
     logger.info("reloaded the repository from disk: %d failures", len(failures))
     return failures
 
