@@ -135,16 +135,22 @@ class RequestObserver:
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         route = scope.get("route")
         template = route.path if route is not None else self.templates.template(scope["path"])
-        self.metrics.observe_request(template, scope["method"], status, seconds)
-        if self.access_log:
-            log_access(
-                access_logger,
-                "%s %s %d %.2fms",
-                scope["method"],
-                scope["path"],
-                status,
-                seconds * 1000.0,
-            )
+        observe_request(self.metrics, self.access_log, template, scope, status, seconds)
+
+
+def observe_request(
+    metrics: Metrics,
+    access_log: bool,
+    template: str,
+    scope: Scope | None,
+    status: int,
+    seconds: float,
+) -> None:
+    """One request's count, latency and access line (``-`` for what a lost request never sent)."""
+    method, path = ("-", "-") if scope is None else (scope["method"], scope["path"])
+    metrics.observe_request(template, method, status, seconds)
+    if access_log:
+        log_access(access_logger, "%s %s %d %.2fms", method, path, status, seconds * 1000.0)
 
 
 def refusal_recorder(
@@ -154,11 +160,8 @@ def refusal_recorder(
     the app had it (``ConnectionPolicy.record_refusal``), under the route it was for."""
 
     def record(scope: Scope | None, status: int, reason: str, seconds: float) -> None:
-        method, path = ("-", "-") if scope is None else (scope["method"], scope["path"])
-        template = "unmatched" if scope is None else templates.template(path)
-        metrics.observe_request(template, method, status, seconds)
+        template = "unmatched" if scope is None else templates.template(scope["path"])
+        observe_request(metrics, access_log, template, scope, status, seconds)
         metrics.rejected_inputs.labels(reason).inc()
-        if access_log:
-            log_access(access_logger, "%s %s %d %.2fms", method, path, status, seconds * 1000.0)
 
     return record
