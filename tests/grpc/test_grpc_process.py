@@ -14,7 +14,7 @@ from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from tests.reliability.payloads import valid_png
 from tests.support.grpc_servers import inference_stub
 from tests.support.http2 import HeldCall
-from tests.support.live_server import LiveService, live_service, start_upload
+from tests.support.live_server import LiveService, RawConnection, live_service, start_upload
 from tests.support.models import write_model
 
 METHOD = "/inference.GRPCInferenceService/ModelInfer"
@@ -32,13 +32,19 @@ def infer_message() -> bytes:
     return message.SerializeToString()
 
 
+def sigterm_with_work_in_flight(service: LiveService) -> tuple[RawConnection, HeldCall]:
+    """An HTTP upload half sent and a gRPC call held open, then SIGTERM to the server."""
+    service.wait_until_ready()
+    upload = start_upload(service, valid_png())
+    call = HeldCall(service.grpc_port, METHOD, infer_message())
+    service.process.send_signal(signal.SIGTERM)
+    return upload, call
+
+
 def test_sigterm_drains_grpc_and_http_in_flight_then_exits_0(model_path: Path) -> None:
     service = LiveService(model_path)
     try:
-        service.wait_until_ready()
-        upload = start_upload(service, valid_png())
-        call = HeldCall(service.grpc_port, METHOD, infer_message())
-        service.process.send_signal(signal.SIGTERM)
+        upload, call = sigterm_with_work_in_flight(service)
         service.wait_for_log("Shutting down")
         upload.send(valid_png())
         http_status, http_body = upload.read_response()
@@ -56,10 +62,7 @@ def test_sigterm_drains_grpc_and_http_in_flight_then_exits_0(model_path: Path) -
 def test_sigterm_stops_new_grpc_calls_while_http_requests_still_drain(model_path: Path) -> None:
     service = LiveService(model_path)
     try:
-        service.wait_until_ready()
-        upload = start_upload(service, valid_png())
-        call = HeldCall(service.grpc_port, METHOD, infer_message())
-        service.process.send_signal(signal.SIGTERM)
+        upload, call = sigterm_with_work_in_flight(service)
         service.wait_for_log("gRPC stopping")
         with inference_stub(service.grpc_target) as stub, pytest.raises(grpc.RpcError) as refused:
             stub.ServerReady(pb.ServerReadyRequest(), timeout=10)
