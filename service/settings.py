@@ -103,7 +103,9 @@ class Settings(BaseSettings):
         16_384, ge=1, description="Most images (N) in one V2 inference request."
     )
     dynamic_batching: bool = Field(
-        False, description="Run the images of concurrent /predict requests in one model call."
+        False,
+        description="Run the images of concurrent /predict and small V2 requests (REST and "
+        "gRPC) in one model call.",
     )
     read_timeout: float = Field(
         30.0,

@@ -15,7 +15,6 @@ from service.inference.dataplane import DataPlane, server_metadata
 from service.inference.errors import NotReady
 from service.inference.model_card import TensorSpec
 from service.inference.model_control import load_model, unload_model
-from service.inference.work import run_request_work
 
 # Decoding a message this small costs less than the hop to a worker thread (as over REST).
 INLINE_MESSAGE_BYTES = 64 * 1024
@@ -92,20 +91,23 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelInfer(
         self, request: InferRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInferResponse:
-        """The request comes from ``read_infer_request`` (see ``REQUEST_READERS``)."""
+        """The request comes from ``read_infer_request`` (see ``REQUEST_READERS``): a small one
+        runs on the event loop (where concurrent calls may share a model call), a large one in
+        a worker thread."""
         message = request.message
-        self.dataplane.model(message.model_name, _version(message.model_version))
-        small = request.size <= INLINE_MESSAGE_BYTES
-        return await run_request_work(
-            self.dataplane.heavy_work_limiter, self._infer, request, inline=small
+        model = (message.model_name, _version(message.model_version))
+        self.dataplane.model(*model)
+        if request.size <= INLINE_MESSAGE_BYTES:
+            return infer_response(await self.dataplane.infer(*model, inference_body(request)))
+        return await anyio.to_thread.run_sync(
+            self._infer_off_loop, model, request, limiter=self.dataplane.heavy_work_limiter
         )
 
-    def _infer(self, request: InferRequest) -> pb.ModelInferResponse:
-        """Synchronous on purpose: large messages decode and run off the event loop."""
-        body = inference_body(request)
-        message = request.message
-        result = self.dataplane.infer(message.model_name, _version(message.model_version), body)
-        return infer_response(result)
+    def _infer_off_loop(
+        self, model: tuple[str, str | None], request: InferRequest
+    ) -> pb.ModelInferResponse:
+        """Synchronous on purpose: large messages decode and run in a worker thread."""
+        return infer_response(self.dataplane.infer_now(*model, inference_body(request)))
 
     async def RepositoryModelLoad(
         self, request: pb.RepositoryModelLoadRequest, context: grpc.aio.ServicerContext

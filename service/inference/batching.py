@@ -1,59 +1,86 @@
-"""Triton-style dynamic batching for ``POST /predict`` (off unless ``MNIST_DYNAMIC_BATCHING``)."""
+"""Triton-style dynamic batching: concurrent requests share one model call.
+
+Off unless ``MNIST_DYNAMIC_BATCHING=true``; then ``POST /predict`` and V2 inference of small
+bodies (REST and gRPC) go through it. The queue delay is one event-loop turn: nobody waits for
+a timer. The first request for a model call (a model version and the outputs asked for) leads
+it: it yields one turn, in which the requests the event loop already has in hand reach their
+own model call and join, then it runs the call for all of them and hands each its rows. An
+image's answer does not depend on its company (the shipped fp32 model gives bitwise the same rows
+in calls of 1 to 512 images); a dynamically quantised model is never batched (see ``ModelCard``).
+"""
 
 import asyncio
+from collections.abc import Sequence
 
 import numpy as np
 
 from service.inference.classifier import Classifier
 
+OutputNames = tuple[str, ...]
 
-class DynamicBatcher:
-    """Images of requests that reach the same model version in the same event-loop turn share
-    one call.
 
-    Triton-style dynamic batching with a queue delay of one loop turn: the first request of a
-    turn schedules the call, the others of that turn join it. onnxruntime costs ~40 µs for one
-    image and ~10 µs an image in a batch, so under concurrent load a request costs less and no
-    request waits for a timer (benchmarks/levers.py, "dynamic batching"). Each request names
-    the classifier it was routed to, so versions served side by side, and a model swapped in
-    by a load, never share a call.
-    """
+class ModelCall:
+    """The images of every request in one call, and the futures of the requests that joined."""
 
-    def __init__(self) -> None:
-        self._pending: list[tuple[Classifier, np.ndarray, asyncio.Future]] = []
+    def __init__(self, classifier: Classifier, names: OutputNames, images: np.ndarray) -> None:
+        self.classifier = classifier
+        self.names = names
+        self.images = [images]
+        self.followers: list[asyncio.Future] = []
 
-    def predict(self, classifier: Classifier, images: np.ndarray) -> asyncio.Future:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        if not self._pending:
-            loop.call_soon(self._run)
-        self._pending.append((classifier, images, future))
+    def join(self, images: np.ndarray) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self.images.append(images)
+        self.followers.append(future)
         return future
 
-    def _run(self) -> None:
-        pending, self._pending = self._pending, []
-        # Objects are alive for the whole turn, so their ids cannot be reused within it.
-        groups: dict[int, list[tuple[Classifier, np.ndarray, asyncio.Future]]] = {}
-        for entry in pending:
-            groups.setdefault(id(entry[0]), []).append(entry)
-        for group in groups.values():
-            _run_group(group)
-
-
-def _run_group(group: list[tuple[Classifier, np.ndarray, asyncio.Future]]) -> None:
-    classifier = group[0][0]
-    arrays = [images for _, images, _ in group]
-    try:
-        probabilities = classifier.predict(
-            arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
-        )
-    except Exception as error:
-        for _, _, future in group:
+    def run(self) -> list[np.ndarray]:
+        """One model call; each follower gets its rows, or the call's error. The leader's rows
+        (or the error) are returned (raised) here."""
+        batch = self.images[0] if len(self.images) == 1 else np.concatenate(self.images)
+        try:
+            arrays = self.classifier.run(list(self.names), batch)
+        except Exception as error:
+            for future in self.followers:
+                if not future.cancelled():
+                    future.set_exception(error)
+            raise
+        slices = _row_slices([len(images) for images in self.images])
+        for future, rows in zip(self.followers, slices[1:], strict=True):
             if not future.cancelled():
-                future.set_exception(error)
-        return
-    start = 0
-    for _, images, future in group:
-        if not future.cancelled():
-            future.set_result(probabilities[start : start + len(images)])
-        start += len(images)
+                future.set_result([array[rows] for array in arrays])
+        return [array[slices[0]] for array in arrays]
+
+
+class DynamicBatcher:
+    """Model calls open for joining during the current loop turn, one per model version and
+    output names. A classifier is alive while its call is open, so its id is not reused then:
+    versions served side by side, and a model swapped in by a reload, never share a call."""
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[int, OutputNames], ModelCall] = {}
+
+    async def run(
+        self, classifier: Classifier, names: OutputNames, images: np.ndarray
+    ) -> list[np.ndarray]:
+        """The named outputs for ``images``, from a call shared with concurrent requests."""
+        key = (id(classifier), names)
+        call = self._open.get(key)
+        if call is not None:
+            return await call.join(images)
+        call = self._open[key] = ModelCall(classifier, names, images)
+        try:
+            await asyncio.sleep(0)
+        finally:
+            # Even when the leader is cancelled, the requests that joined it get their answers.
+            del self._open[key]
+            arrays = call.run()
+        return arrays
+
+
+def _row_slices(sizes: Sequence[int]) -> list[slice]:
+    slices, start = [], 0
+    for size in sizes:
+        slices.append(slice(start, start + size))
+        start += size
+    return slices

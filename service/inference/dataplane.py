@@ -5,6 +5,7 @@ REST (and gRPC) translate their requests into these calls and the answers (or th
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import anyio
@@ -12,7 +13,12 @@ import numpy as np
 
 from service.inference.batching import DynamicBatcher
 from service.inference.classifier import Classifier
-from service.inference.codec import InferenceResult, decode_input, requested_outputs
+from service.inference.codec import (
+    InferenceResult,
+    RequestedOutput,
+    decode_input,
+    requested_outputs,
+)
 from service.inference.errors import BadRequest, ServiceError
 from service.inference.image_files import image_size
 from service.inference.limits import ImageLimits, PixelBudget, Upload, check_uploads
@@ -92,8 +98,23 @@ class DataPlane:
         card = self.model(name, version).card
         return ModelReadyResponse(name=card.name, version=card.version, ready=True)
 
-    def infer(self, name: str, version: str | None, body: InferenceBody) -> InferenceResult:
-        """One V2 inference, synchronous: a transport runs large bodies off its event loop."""
+    async def infer(self, name: str, version: str | None, body: InferenceBody) -> InferenceResult:
+        """One V2 inference on the event loop, its model call shared with concurrent requests
+        when dynamic batching is on; for small bodies (large ones go to ``infer_now`` in a
+        worker thread)."""
+        call = self._inference_call(name, version, body)
+        arrays = await self._run(call.classifier, call.names, call.images)
+        return self._inference_result(call, arrays)
+
+    def infer_now(self, name: str, version: str | None, body: InferenceBody) -> InferenceResult:
+        """One V2 inference in its own model call, synchronous: for large bodies, off the loop."""
+        call = self._inference_call(name, version, body)
+        arrays = call.classifier.run(list(call.names), call.images)
+        return self._inference_result(call, arrays)
+
+    def _inference_call(
+        self, name: str, version: str | None, body: InferenceBody
+    ) -> "InferenceCall":
         classifier = self.model(name, version)
         request = body.request
         tensor = _image_input(request, classifier)
@@ -103,14 +124,26 @@ class DataPlane:
         )
         outputs = requested_outputs(request, classifier.card)
         # The probabilities always run, in the same call, so that the metrics count every one.
-        names = list(dict.fromkeys([classifier.output_name, *(out.spec.name for out in outputs)]))
-        arrays = dict(zip(names, classifier.run(names, images), strict=True))
-        card = classifier.card
+        names = tuple(dict.fromkeys([classifier.output_name, *(out.spec.name for out in outputs)]))
+        return InferenceCall(classifier, request.id, images, outputs, names)
+
+    def _inference_result(self, call: "InferenceCall", arrays: list[np.ndarray]) -> InferenceResult:
+        classifier, card = call.classifier, call.classifier.card
+        by_name = dict(zip(call.names, arrays, strict=True))
         self.metrics.observe_inference(
-            card.name, card.version, classifier.digits(arrays[classifier.output_name])
+            card.name, card.version, classifier.digits(by_name[classifier.output_name])
         )
-        results = [(output, arrays[output.spec.name]) for output in outputs]
-        return InferenceResult(card.name, card.version, request.id, results)
+        results = [(output, by_name[output.spec.name]) for output in call.outputs]
+        return InferenceResult(card.name, card.version, call.id, results)
+
+    async def _run(
+        self, classifier: Classifier, names: tuple[str, ...], images: np.ndarray
+    ) -> list[np.ndarray]:
+        """The model call, shared when batching is on and the model's answers do not depend on
+        the other images of a call."""
+        if self.batcher is None or not classifier.card.batch_independent:
+            return classifier.run(list(names), images)
+        return await self.batcher.run(classifier, names, images)
 
     async def predict(
         self, uploads: list[Upload], invert: InvertMode, version: str | None = None
@@ -130,15 +163,23 @@ class DataPlane:
             self.settings.max_request_pixels,
             inline=small,
         )
-        if self.batcher is not None:
-            probabilities = await self.batcher.predict(classifier, images)
-        else:
-            probabilities = classifier.predict(images)
+        (probabilities,) = await self._run(classifier, (classifier.output_name,), images)
         predictions = _predictions(classifier, probabilities, uploads)
         card = classifier.card
         digits = [str(prediction["digit"]) for prediction in predictions]
         self.metrics.observe_inference(card.name, card.version, digits)
         return {"model": {"name": card.name, "version": card.version}, "predictions": predictions}
+
+
+@dataclass(frozen=True)
+class InferenceCall:
+    """A validated V2 request, decoded: what its model call needs and what its answer keeps."""
+
+    classifier: Classifier
+    id: str | None
+    images: np.ndarray
+    outputs: list[RequestedOutput]
+    names: tuple[str, ...]
 
 
 def _image_input(request: InferenceRequest, classifier: Classifier) -> RequestInput:

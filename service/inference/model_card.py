@@ -3,6 +3,7 @@
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -35,6 +36,17 @@ class ModelCard(BaseModel):
     created: datetime | None = Field(
         None, description="When the model was built (ISO 8601); picks the newest version."
     )
+    quantization: dict[str, Any] | None = Field(
+        None, description="How the weights were quantised (``benchmarks.quantize``), if they were."
+    )
+
+    @property
+    def batch_independent(self) -> bool:
+        """Whether an image's answer is the same whatever else shares its model call: not so
+        under dynamic quantisation, which scales the activations over the whole call, so such
+        a model's requests are never batched together."""
+        method = (self.quantization or {}).get("method", "")
+        return "dynamic" not in str(method)
 
 
 def read_model_card(path: Path) -> ModelCard:

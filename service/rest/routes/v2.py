@@ -6,8 +6,10 @@ version reaches the dataplane as None on the unversioned path. Inference is a ho
 
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter
 
+from service.inference.codec import InferenceResult
 from service.inference.dataplane import DataPlane
 from service.inference.dataplane import server_metadata as describe_server
 from service.inference.protocol import (
@@ -21,7 +23,6 @@ from service.inference.protocol import (
     inline_schema,
 )
 from service.inference.wire import HEADER_LENGTH, encode_response, parse_inference_body
-from service.inference.work import run_request_work
 from service.rest.content_encoding import decode_content
 from service.rest.dependencies import DataPlaneDep, ModelPath, dataplane_of
 from service.rest.openapi import error_responses
@@ -107,35 +108,42 @@ async def infer(model: ModelPath) -> InferenceResponse:
     raise NotImplementedError("served by answer_infer")
 
 
-def _infer_body(
-    dataplane: DataPlane,
-    model: tuple[str, str | None],
-    body: bytes,
-    content_encoding: str | None,
-    header_length: str | None,
-) -> RawResponse:
-    """Synchronous on purpose: large bodies run off the event loop."""
-    body = decode_content(body, content_encoding, dataplane.settings.max_request_bytes)
-    result = dataplane.infer(*model, parse_inference_body(body, header_length))
+def _encoded(result: InferenceResult) -> RawResponse:
     encoded = encode_response(result)
     if encoded.json_length is None:
         return encoded.body, JSON, None
     return encoded.body, BINARY, [(HEADER_LENGTH_NAME, b"%d" % encoded.json_length)]
 
 
+def _infer_off_loop(
+    dataplane: DataPlane,
+    model: tuple[str, str | None],
+    body: bytes,
+    content_encoding: str | None,
+    header_length: str | None,
+) -> RawResponse:
+    """Synchronous on purpose: large or compressed bodies run in a worker thread."""
+    body = decode_content(body, content_encoding, dataplane.settings.max_request_bytes)
+    return _encoded(dataplane.infer_now(*model, parse_inference_body(body, header_length)))
+
+
 async def answer_infer(scope, receive) -> RawResponse:
-    """The model first (404 or 503 before the body is read), then the body, off the event loop
-    when it is large or compressed."""
+    """The model first (404 or 503 before the body is read), then the body: a small one on the
+    event loop (where concurrent requests may share a model call), a large or compressed one in
+    a worker thread."""
     path_parameters = scope["path_params"]
     model = (path_parameters["model_name"], path_parameters.get("model_version"))
     dataplane = dataplane_of(scope["app"])
     dataplane.model(*model)
     body = await read_body(receive)
     content_encoding = header(scope, b"content-encoding")
-    arguments = (dataplane, model, body, content_encoding, header(scope, HEADER_LENGTH_NAME))
-    small = len(body) <= INLINE_BODY_BYTES and content_encoding is None
-    return await run_request_work(
-        dataplane.heavy_work_limiter, _infer_body, *arguments, inline=small
+    header_length = header(scope, HEADER_LENGTH_NAME)
+    if len(body) <= INLINE_BODY_BYTES and content_encoding is None:
+        request = parse_inference_body(body, header_length)
+        return _encoded(await dataplane.infer(*model, request))
+    arguments = (dataplane, model, body, content_encoding, header_length)
+    return await anyio.to_thread.run_sync(
+        _infer_off_loop, *arguments, limiter=dataplane.heavy_work_limiter
     )
 
 
