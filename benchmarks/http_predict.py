@@ -51,7 +51,8 @@ def single_image_body(workdir: Path) -> tuple[Path, str]:
     return body_file, content_type
 
 
-def _infer_body(workdir: Path) -> tuple[Path, str]:
+def infer_body(workdir: Path) -> tuple[Path, str]:
+    """The first MNIST test digit as a V2 JSON tensor UINT8 [1, 28, 28], on disk for wrk."""
     body, content_type = one_digit_infer_request()
     body_file = workdir / "infer_body.bin"
     body_file.write_bytes(body)
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         arguments.connections, arguments.seconds, arguments.repeat = [1], 1.0, 1
         arguments.routes, arguments.workers = ["predict", "infer-version"], 0
     with workspace(arguments.model) as (workdir, model, stack):
-        bodies = {"predict": single_image_body(workdir), "infer": _infer_body(workdir)}
+        bodies = {"predict": single_image_body(workdir), "infer": infer_body(workdir)}
         variables = {"MNIST_DYNAMIC_BATCHING": "true"} if arguments.dynamic_batching else {}
         servers = {
             "floor": stack.enter_context(floor_server(model, workdir)),

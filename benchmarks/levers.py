@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.http_predict import single_image_body
+from benchmarks.http_predict import infer_body, single_image_body
 from benchmarks.load import RESULT_HEADERS, Load, LoadResult, ensure_wrk, run_wrk, warm_up
 from benchmarks.report import conditions, print_table, ratio
 from benchmarks.run import parser_for, workspace
@@ -26,6 +26,7 @@ class Lever:
     env: dict[str, str] = field(default_factory=dict)
 
 
+ROUTES = {"predict": "/predict", "infer": "/v2/models/mnist_mlp/infer"}
 LEVERS = (
     Lever("shipped"),
     Lever("uvloop + httptools named", "uvloop+httptools"),
@@ -41,7 +42,9 @@ LEVERS = (
     Lever("onnxruntime default options", "onnxruntime defaults"),
     Lever("onnxruntime 0 threads, no spin", env={"MNIST_INTRA_OP_THREADS": "0"}),
     Lever("2 workers", env={"MNIST_WORKERS": "2"}),
-    Lever("dynamic batching", env={"MNIST_DYNAMIC_BATCHING": "true"}),
+    Lever("dynamic batching off", env={"MNIST_DYNAMIC_BATCHING": "false"}),
+    Lever("garbage collector as CPython's", "garbage collector as CPython's"),
+    Lever("head and body written apart", "head and body written apart"),
 )
 
 
@@ -52,6 +55,12 @@ def _parse(argv: list[str] | None):
     parser.add_argument("--rounds", type=int, default=2, help="runs per lever; the best counts")
     parser.add_argument(
         "--only", nargs="+", default=None, help="lever names to run (shipped always runs)"
+    )
+    parser.add_argument(
+        "--route",
+        choices=sorted(ROUTES),
+        default="predict",
+        help="predict: one 28x28 PNG; infer: one V2 JSON tensor to /v2/models/mnist_mlp/infer",
     )
     parser.add_argument("--install-wrk", action="store_true", help="apt-get install wrk if missing")
     return parser.parse_args(argv)
@@ -73,7 +82,7 @@ def _best(results: list[LoadResult]) -> LoadResult:
 def _rows(servers: dict, wrk: str, body: tuple[Path, str], arguments) -> list:
     rows = []
     for connections in arguments.connections:
-        load = Load(body[0], body[1], "/predict", arguments.seconds, connections)
+        load = Load(*body, ROUTES[arguments.route], arguments.seconds, connections)
         results: dict[str, list[LoadResult]] = {name: [] for name in servers}
         for _ in range(arguments.rounds):
             for name, server in servers.items():
@@ -98,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         levers, arguments.connections, arguments.seconds, arguments.rounds = LEVERS[:1], [1], 1, 1
     levers = [LEVERS[0], *(lever for lever in levers if lever is not LEVERS[0])]
     with workspace(arguments.model) as (workdir, model, stack):
-        body = single_image_body(workdir)
+        body = (single_image_body if arguments.route == "predict" else infer_body)(workdir)
         servers = {
             lever.name: stack.enter_context(lever_server(lever, model, workdir)) for lever in levers
         }
@@ -108,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         f"best of {arguments.rounds} rounds"
     )
     header = ["lever", "connections", *RESULT_HEADERS, "req/s vs shipped", "CPU/req vs shipped"]
-    print_table(
-        "POST /predict, one 28x28 PNG: each lever against the shipped service", header, rows
-    )
+    what = "one 28x28 PNG" if arguments.route == "predict" else "one V2 JSON tensor"
+    title = f"POST {ROUTES[arguments.route]}, {what}: each lever against the shipped service"
+    print_table(title, header, rows)
     return 0
 
 

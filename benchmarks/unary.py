@@ -52,6 +52,9 @@ def _parse(argv: list[str] | None):
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each h2load run")
     parser.add_argument("--install-h2load", action="store_true", help="apt-get it if missing")
+    parser.add_argument(
+        "--dynamic-batching", action="store_true", help="serve with MNIST_DYNAMIC_BATCHING=true"
+    )
     return parser.parse_args(argv)
 
 
@@ -226,15 +229,19 @@ def main(argv: list[str] | None = None) -> int:
     h2load = ensure_h2load(arguments.install_h2load)
     grpc_port = free_port()
     seconds = max(1, round(arguments.seconds))
+    variables = {"MNIST_GRPC_PORT": str(grpc_port)}
+    if arguments.dynamic_batching:
+        variables["MNIST_DYNAMIC_BATCHING"] = "true"
     with (
         workspace(arguments.model) as (workdir, model, _),
-        service_server(model, workdir, MNIST_GRPC_PORT=str(grpc_port)) as server,
+        service_server(model, workdir, **variables) as server,
     ):
         bench = Bench(h2load, server, grpc_port, workdir, seconds)
         rows, floor = measure_rows(bench, model, arguments.concurrency)
     print(
         f"Conditions: {conditions(model)}; one worker as shipped; h2load, "
-        f"{seconds} s per run; onnxruntime alone, one image "
+        f"{seconds} s per run; dynamic batching {'on' if arguments.dynamic_batching else 'off'}; "
+        "onnxruntime alone, one image "
         f"per call in one thread: {floor:,.0f} calls/s"
     )
     header = [

@@ -18,11 +18,13 @@ import uvicorn
 from fastapi import FastAPI
 
 import service.__main__ as service_main
+import service.app as served_app_module
 from service.inference import classifier as classifier_module
 from service.inference import dataplane as dataplane_module
 from service.inference.metrics import Metrics
 from service.logs import BatchingStreamHandler
 from service.rest import multipart as multipart_module
+from service.rest import protocol as protocol_module
 from service.rest.raw import HotRoutes
 
 Patch = tuple[object, str, object]
@@ -40,6 +42,17 @@ class Variant:
 def _open_default_session(model_path, model_bytes, intra_op_threads):
     """onnxruntime's default session options: a thread per core, spinning."""
     return onnxruntime.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+
+
+@contextlib.asynccontextmanager
+async def _heap_as_is(dataplane):
+    """The garbage collector as CPython sets it: nothing frozen, the default thresholds."""
+    yield
+
+
+def _transport_as_is(transport):
+    """The head and the body of a response in two writes, as uvicorn writes them."""
+    return transport
 
 
 def _through_fastapi(self: HotRoutes, scope, receive, send):
@@ -65,6 +78,12 @@ VARIANTS: dict[str, Variant] = {
     "hot routes through FastAPI": Variant(patches=((HotRoutes, "__call__", _through_fastapi),)),
     "streaming multipart": Variant(
         patches=((multipart_module, "_split_simple", lambda body, boundary: None),)
+    ),
+    "garbage collector as CPython's": Variant(
+        patches=((served_app_module, "startup_heap_frozen", _heap_as_is),)
+    ),
+    "head and body written apart": Variant(
+        patches=((protocol_module, "HeadWithBody", _transport_as_is),)
     ),
     "access log unbatched": Variant(
         patches=((BatchingStreamHandler, "handle", logging.StreamHandler.handle),)

@@ -4,12 +4,16 @@ import collections
 import contextlib
 import json
 import logging
+import re
 import threading
 import time
 from datetime import UTC, datetime
 from typing import TextIO
 
 MAX_QUEUED_RECORDS = 100_000
+# The record attributes a queued line can be formatted with, without building its record.
+LINE_FIELDS = {"asctime", "levelname", "name", "message"}
+RECORD_FIELD = re.compile(r"%\((\w+)\)")
 WRITE_CHUNK = 64
 # A line queued by ``log_access`` before it is a record: logger name, message, arguments, time.
 PendingLine = tuple[str, str, tuple, float]
@@ -64,27 +68,30 @@ class BatchingStreamHandler(logging.StreamHandler):
             super().flush()
 
     def _write(self, chunk: list[logging.LogRecord | PendingLine]) -> None:
-        records = [record for record in map(self._admitted, chunk) if record is not None]
-        text = "".join(self._line(record) for record in records)
+        text = "".join(map(self._line, chunk))
         if text:
             try:
                 self.stream.write(text)
             except Exception:
-                self.handleError(records[-1])
+                self.handleError(_as_record(chunk[-1]) if type(chunk[-1]) is tuple else chunk[-1])
 
-    def _admitted(self, entry: logging.LogRecord | PendingLine) -> logging.LogRecord | None:
-        """A record as it is (its filters ran in ``handle``), a queued line once it is a
-        record that the filters let through."""
-        if isinstance(entry, logging.LogRecord):
-            return entry
-        record = _as_record(entry)
-        return record if self.filter(record) else None
-
-    def _line(self, record: logging.LogRecord) -> str:
+    def _line(self, entry: logging.LogRecord | PendingLine) -> str:
+        """A record's line (its filters ran in ``handle``); a queued line's, straight from the
+        tuple when no filter needs its record and the formatter can (``format_line``)."""
         try:
-            return self.format(record) + self.terminator
+            if type(entry) is tuple:
+                direct = getattr(self.formatter, "format_line", None)
+                if direct is not None and not self.filters:
+                    name, message, arguments, created = entry
+                    line = direct(name, message % arguments if arguments else message, created)
+                    if line is not None:
+                        return line + self.terminator
+                entry = _as_record(entry)
+                if not self.filter(entry):
+                    return ""
+            return self.format(entry) + self.terminator
         except Exception:
-            self.handleError(record)
+            self.handleError(entry if isinstance(entry, logging.LogRecord) else _as_record(entry))
             return ""
 
     def close(self) -> None:
@@ -134,21 +141,37 @@ class SecondCachingFormatter(logging.Formatter):
     """``logging.Formatter`` that formats each second's date and time once, not every line.
 
     ``time.strftime`` was a quarter of an access line's formatting; the milliseconds are added
-    to the cached second as ``Formatter`` itself does (``default_msec_format``).
+    to the cached second as ``Formatter`` itself does (``default_msec_format``). A queued access
+    line whose format needs only the time, level, logger name and message is formatted without
+    a ``LogRecord`` (``format_line``): building one was ~3 of the ~5 µs a line cost the writer.
     """
 
     def __init__(self, *arguments, **options) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*arguments, **options)
         self._second, self._second_text = -1, ""
+        fields = set(RECORD_FIELD.findall(self._fmt or ""))
+        self._direct = type(self._style) is logging.PercentStyle and fields <= LINE_FIELDS
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None or self.default_msec_format is None:
             return super().formatTime(record, datefmt)
-        second = int(record.created)
+        return self._time_text(record.created, record.msecs)
+
+    def _time_text(self, created: float, msecs: float) -> str:
+        second = int(created)
         if second != self._second:
             self._second_text = time.strftime(self.default_time_format, self.converter(second))
             self._second = second
-        return self.default_msec_format % (self._second_text, record.msecs)
+        return self.default_msec_format % (self._second_text, msecs)
+
+    def format_line(self, name: str, message: str, created: float) -> str | None:
+        """What ``format`` gives for an INFO record of ``name`` and ``message`` made at
+        ``created`` (or None when the format needs more of a record than that)."""
+        if not self._direct or self.datefmt is not None or self.default_msec_format is None:
+            return None
+        asctime = self._time_text(created, (created - int(created)) * 1000.0 // 1)
+        fields = {"asctime": asctime, "levelname": "INFO", "name": name, "message": message}
+        return self._style._fmt % fields
 
 
 class JsonLinesFormatter(logging.Formatter):

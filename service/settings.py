@@ -103,7 +103,7 @@ class Settings(BaseSettings):
         16_384, ge=1, description="Most images (N) in one V2 inference request."
     )
     dynamic_batching: bool = Field(
-        False,
+        True,
         description="Run the images of concurrent /predict and small V2 requests (REST and "
         "gRPC) in one model call.",
     )

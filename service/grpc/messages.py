@@ -24,7 +24,8 @@ CORRUPT = (
 )
 
 
-@dataclass(frozen=True)
+# Built for every request: a slots dataclass costs ~100 ns to build, a frozen one ~370 ns.
+@dataclass(slots=True)
 class InferRequest:
     """A received ModelInferRequest: ``message`` holds every field but the raw contents, which
     are views of the received bytes, in the order sent; ``size`` is the message's length."""

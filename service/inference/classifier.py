@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -55,6 +56,11 @@ class Classifier:
         """The card's labels, indexable by class number."""
         return np.asarray(self.card.labels)
 
+    @cached_property
+    def batch_independent(self) -> bool:
+        """The card's ``batch_independent``, read once."""
+        return self.card.batch_independent
+
     def digits(self, probabilities: np.ndarray) -> list[str]:
         """The label of the most probable class of each row."""
         return self.label_array[probabilities.argmax(axis=1)].tolist()
@@ -65,7 +71,7 @@ class Classifier:
             raise ValueError(f"expected uint8 [N, 28, 28], got {images.dtype} {images.shape}")
         return self.run([self.output_name], images)[0]
 
-    def run(self, output_names: list[str], images: np.ndarray) -> list[np.ndarray]:
+    def run(self, output_names: Sequence[str], images: np.ndarray) -> list[np.ndarray]:
         """Run for the named outputs, for callers (the V2 protocol) that choose them."""
         session = self.bulk_session if len(images) >= BULK_BATCH else self.session
         return session.run(output_names, {self.input_name: images})

@@ -24,7 +24,8 @@ UNSERVED_PARAMETERS = {
 }
 
 
-@dataclass(frozen=True)
+# Built for every request: a slots dataclass costs ~100 ns to build, a frozen one ~370 ns.
+@dataclass(slots=True)
 class RequestedOutput:
     """An output to return, and whether as raw bytes after the JSON header."""
 
@@ -32,7 +33,7 @@ class RequestedOutput:
     binary: bool
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class InferenceResult:
     """What an inference answers, before any transport encodes it: the outputs asked for."""
 
@@ -56,14 +57,17 @@ def parse_request(document: object) -> InferenceRequest:
 
 def _refuse_unserved_extensions(request: InferenceRequest) -> None:
     """Ignoring these parameters would answer something other than what was asked."""
-    owners: list[tuple[str, BaseModel]] = [
-        (f"input {tensor.name!r}", tensor.parameters) for tensor in request.inputs
+    owners: list[tuple[str, str, BaseModel]] = [
+        ("input", tensor.name, tensor.parameters) for tensor in request.inputs
     ]
-    owners += [(f"output {output.name!r}", output.parameters) for output in request.outputs or []]
-    for owner, parameters in owners:
-        unserved = sorted((parameters.model_extra or {}).keys() & UNSERVED_PARAMETERS.keys())
+    owners += [("output", output.name, output.parameters) for output in request.outputs or []]
+    for kind, name, parameters in owners:
+        extra = parameters.model_extra
+        unserved = sorted(extra.keys() & UNSERVED_PARAMETERS.keys()) if extra else None
         if unserved:
-            raise BadRequest(f"{owner}: {UNSERVED_PARAMETERS[unserved[0]]}", "unserved_extension")
+            raise BadRequest(
+                f"{kind} {name!r}: {UNSERVED_PARAMETERS[unserved[0]]}", "unserved_extension"
+            )
 
 
 def decode_input(

@@ -98,18 +98,27 @@ class DataPlane:
         card = self.model(name, version).card
         return ModelReadyResponse(name=card.name, version=card.version, ready=True)
 
-    async def infer(self, name: str, version: str | None, body: InferenceBody) -> InferenceResult:
-        """One V2 inference on the event loop, its model call shared with concurrent requests
-        when dynamic batching is on; for small bodies (large ones go to ``infer_now`` in a
-        worker thread)."""
+    async def infer(
+        self,
+        name: str,
+        version: str | None,
+        body: InferenceBody,
+        others_in_progress: bool = True,
+    ) -> InferenceResult:
+        """One V2 inference on the event loop, for small bodies (large ones go to ``infer_now``
+        in a worker thread). With dynamic batching on, its model call is shared with concurrent
+        requests, unless the transport knows no other request is in progress."""
         call = self._inference_call(name, version, body)
-        arrays = await self._run(call.classifier, call.names, call.images)
+        if self._shares_call(call.classifier, others_in_progress):
+            arrays = await self.batcher.run(call.classifier, call.names, call.images)
+        else:
+            arrays = call.classifier.run(call.names, call.images)
         return self._inference_result(call, arrays)
 
     def infer_now(self, name: str, version: str | None, body: InferenceBody) -> InferenceResult:
         """One V2 inference in its own model call, synchronous: for large bodies, off the loop."""
         call = self._inference_call(name, version, body)
-        arrays = call.classifier.run(list(call.names), call.images)
+        arrays = call.classifier.run(call.names, call.images)
         return self._inference_result(call, arrays)
 
     def _inference_call(
@@ -136,21 +145,21 @@ class DataPlane:
         results = [(output, by_name[output.spec.name]) for output in call.outputs]
         return InferenceResult(card.name, card.version, call.id, results)
 
-    async def _run(
-        self, classifier: Classifier, names: tuple[str, ...], images: np.ndarray
-    ) -> list[np.ndarray]:
-        """The model call, shared when batching is on and the model's answers do not depend on
-        the other images of a call."""
-        if self.batcher is None or not classifier.card.batch_independent:
-            return classifier.run(list(names), images)
-        return await self.batcher.run(classifier, names, images)
+    def _shares_call(self, classifier: Classifier, others_in_progress: bool) -> bool:
+        """Whether a model call waits a loop turn for others to join: when batching is on,
+        another request may come, and the model's answers do not depend on their images."""
+        return self.batcher is not None and others_in_progress and classifier.batch_independent
 
     async def predict(
-        self, uploads: list[Upload], invert: InvertMode, version: str | None = None
+        self,
+        uploads: list[Upload],
+        invert: InvertMode,
+        version: str | None = None,
+        others_in_progress: bool = True,
     ) -> dict[str, object]:
         """Decode each image to MNIST's 28x28 form and classify them all in one model call by
-        the default model (in ``version``, else its default); the answer is
-        ``PredictResponse``'s fields as plain data."""
+        the default model (in ``version``, else its default), shared as ``infer``'s; the
+        answer is ``PredictResponse``'s fields as plain data."""
         classifier = self.model(None, version)
         check_uploads(uploads, self.settings.max_images_per_request, self.settings.max_image_bytes)
         small = sum(len(upload.data) for upload in uploads) <= INLINE_DECODE_BYTES
@@ -163,7 +172,11 @@ class DataPlane:
             self.settings.max_request_pixels,
             inline=small,
         )
-        (probabilities,) = await self._run(classifier, (classifier.output_name,), images)
+        names = (classifier.output_name,)
+        if self._shares_call(classifier, others_in_progress):
+            (probabilities,) = await self.batcher.run(classifier, names, images)
+        else:
+            probabilities = classifier.predict(images)
         predictions = _predictions(classifier, probabilities, uploads)
         card = classifier.card
         digits = [str(prediction["digit"]) for prediction in predictions]
@@ -171,7 +184,8 @@ class DataPlane:
         return {"model": {"name": card.name, "version": card.version}, "predictions": predictions}
 
 
-@dataclass(frozen=True)
+# Built for every request: a slots dataclass costs ~100 ns to build, a frozen one ~370 ns.
+@dataclass(slots=True)
 class InferenceCall:
     """A validated V2 request, decoded: what its model call needs and what its answer keeps."""
 

@@ -17,7 +17,7 @@ from service.rest.errors import (
     count_rejection,
     error_body,
 )
-from service.rest.protocol import READ_STALL
+from service.rest.protocol import CONNECTION
 
 access_logger = logging.getLogger("service.access")
 
@@ -46,7 +46,7 @@ class RequestBodyGuard:
             await self._refuse(scope, send, f"the request body is {declared} bytes")
             return
         extensions = scope.get("extensions")
-        connection = extensions.get(READ_STALL) if extensions else None
+        connection = extensions.get(CONNECTION) if extensions else None
         received = 0
         complete = False
 

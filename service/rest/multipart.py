@@ -83,6 +83,8 @@ def parse_options(value: str | bytes) -> tuple[bytes, dict[bytes, bytes]]:
     if not text or ";" not in text or "\\" in text or "*" in text:
         return parse_options_header(text)
     media_type, *segments = text.split(";")
+    if media_type.count('"') % 2:  # its ";" is quoted: not a separator
+        return parse_options_header(text)
     options: dict[bytes, bytes] = {}
     for segment in segments:
         key, equals, option = segment.partition("=")

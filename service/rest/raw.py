@@ -24,6 +24,7 @@ from service.rest.errors import (
     error_body,
     header_pairs,
 )
+from service.rest.protocol import CONNECTION
 
 logger = logging.getLogger("service.errors")
 
@@ -75,6 +76,14 @@ class HotRoutes:
 def route_path(scope: Scope) -> str:
     """The path the routes see (without the root path a proxy mounted the app under)."""
     return get_route_path(scope) if scope.get("root_path") else scope["path"]
+
+
+def others_in_progress(scope: Scope) -> bool:
+    """Whether the server has other requests in hand; True when it cannot say (a server
+    other than ``python -m service``'s), so that batching still finds company."""
+    extensions = scope.get("extensions")
+    connection = extensions.get(CONNECTION) if extensions else None
+    return connection is None or connection.others_in_progress()
 
 
 def header(scope: Scope, name: bytes) -> str | None:

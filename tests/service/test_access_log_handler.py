@@ -2,6 +2,7 @@
 
 import io
 import logging
+import os
 import threading
 import time
 from datetime import datetime
@@ -115,3 +116,27 @@ def test_a_handlers_filter_drops_queued_lines_as_it_drops_records() -> None:
     handler.close()
     assert stream.getvalue().endswith(" INFO tests.access.filtered: POST /predict\n")
     assert "/health" not in stream.getvalue()
+
+
+def test_queued_lines_formatted_without_a_record_match_their_records() -> None:
+    formatter = SecondCachingFormatter(LOG_FORMAT)
+    plain = logging.Formatter(LOG_FORMAT)
+    start = time.time()
+    for offset in (0.0, 0.0004, 0.9996, 1.0, 61.7):
+        entry = record("POST /predict 200 0.21ms")
+        entry.created = start + offset
+        entry.msecs = (entry.created - int(entry.created)) * 1000.0 // 1
+        line = formatter.format_line(entry.name, entry.getMessage(), entry.created)
+        assert line == plain.format(entry)
+
+
+def test_a_format_that_needs_more_of_the_record_gets_the_record() -> None:
+    """``%(process)d`` is not among a queued line's fields: its lines are made from records."""
+    wide = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
+    assert SecondCachingFormatter(wide).format_line("service.access", "GET /", time.time()) is None
+    stream = io.StringIO()
+    logger, handler = batching_logger("tests.access.wide", stream)
+    handler.setFormatter(SecondCachingFormatter(wide))
+    log_access(logger, "%s %s", "GET", "/metrics")
+    handler.close()
+    assert stream.getvalue().endswith(f" {os.getpid()} INFO tests.access.wide: GET /metrics\n")

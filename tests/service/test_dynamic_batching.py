@@ -13,6 +13,7 @@ import orjson
 import pytest
 import tritonclient.grpc as triton_grpc
 
+from service.inference.batching import MAX_TURNS
 from service.inference.classifier import Classifier
 from service.inference.dataplane import DataPlane
 from service.inference.repository import open_repository
@@ -212,3 +213,46 @@ def test_concurrent_v2_requests_over_rest_and_grpc_get_their_own_outputs(
     expected = expected_probabilities(tiny_model_path)
     for answer in answers:
         np.testing.assert_allclose(answer, expected, atol=1e-6)
+
+
+def test_a_call_waits_while_requests_keep_joining_but_only_so_long(
+    tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests arrive together, then one a loop turn, as they do under load: the first
+    call takes them for ``MAX_TURNS`` turns and then runs; the later ones get calls of their
+    own, and everyone gets an answer."""
+    dataplane = batching_dataplane(tiny_model_path)
+    calls = ModelCalls(monkeypatch)
+    requests = one_image_requests(MAX_TURNS + 4)
+
+    async def main() -> list[Any]:
+        tasks = [asyncio.create_task(dataplane.infer(*request)) for request in requests[:2]]
+        for request in requests[2:]:
+            await asyncio.sleep(0)
+            tasks.append(asyncio.create_task(dataplane.infer(*request)))
+        return await asyncio.gather(*tasks)
+
+    results = run_on_own_thread(main())
+    assert calls.sizes[0] == MAX_TURNS + 1
+    assert sum(calls.sizes) == len(requests)
+    answers = np.concatenate([probabilities(result) for result in results])
+    expected = expected_probabilities(tiny_model_path)[: len(requests)]
+    np.testing.assert_allclose(answers, expected, atol=1e-6)
+
+
+def test_a_request_known_to_be_alone_runs_at_once(
+    tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No other request in progress: no turn is waited, so two such requests of one turn each
+    run their own call."""
+    dataplane = batching_dataplane(tiny_model_path)
+    calls = ModelCalls(monkeypatch)
+
+    async def main() -> list[Any]:
+        alone = [
+            dataplane.infer(*request, others_in_progress=False) for request in one_image_requests(2)
+        ]
+        return await asyncio.gather(*alone)
+
+    run_on_own_thread(main())
+    assert calls.sizes == [1, 1]

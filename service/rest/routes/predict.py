@@ -11,7 +11,14 @@ from service.inference.preprocessing import InvertMode
 from service.inference.schemas import PredictResponse
 from service.rest.dependencies import dataplane_of
 from service.rest.openapi import error_responses
-from service.rest.raw import JSON, RawResponse, RawRoute, header, read_body
+from service.rest.raw import (
+    JSON,
+    RawResponse,
+    RawRoute,
+    header,
+    others_in_progress,
+    read_body,
+)
 from service.rest.uploads import uploads_from_body
 
 INVERT_MODES: tuple[str, ...] = get_args(InvertMode)
@@ -87,7 +94,8 @@ async def answer_predict(scope, receive) -> RawResponse:
     uploads = uploads_from_body(header(scope, b"content-type"), body)
     # Written with orjson rather than through ``PredictResponse`` (which documents the body):
     # the card guarantees ten labelled outputs, and the bytes are the same as pydantic's.
-    return orjson.dumps(await dataplane.predict(uploads, invert, version)), JSON, None
+    answer = await dataplane.predict(uploads, invert, version, others_in_progress(scope))
+    return orjson.dumps(answer), JSON, None
 
 
 ROUTES = [

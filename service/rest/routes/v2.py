@@ -26,7 +26,14 @@ from service.inference.wire import HEADER_LENGTH, encode_response, parse_inferen
 from service.rest.content_encoding import decode_content
 from service.rest.dependencies import DataPlaneDep, ModelPath, dataplane_of
 from service.rest.openapi import error_responses
-from service.rest.raw import JSON, RawResponse, RawRoute, header, read_body
+from service.rest.raw import (
+    JSON,
+    RawResponse,
+    RawRoute,
+    header,
+    others_in_progress,
+    read_body,
+)
 
 router = APIRouter(prefix="/v2", tags=["v2"])
 
@@ -140,7 +147,7 @@ async def answer_infer(scope, receive) -> RawResponse:
     header_length = header(scope, HEADER_LENGTH_NAME)
     if len(body) <= INLINE_BODY_BYTES and content_encoding is None:
         request = parse_inference_body(body, header_length)
-        return _encoded(await dataplane.infer(*model, request))
+        return _encoded(await dataplane.infer(*model, request, others_in_progress(scope)))
     arguments = (dataplane, model, body, content_encoding, header_length)
     return await anyio.to_thread.run_sync(
         _infer_off_loop, *arguments, limiter=dataplane.heavy_work_limiter
