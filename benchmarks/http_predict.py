@@ -35,9 +35,10 @@ def _parse(argv: list[str] | None):
         "--workers", type=int, default=0, help="also compare this many workers with one (0: no)"
     )
     parser.add_argument(
-        "--dynamic-batching",
-        action="store_true",
-        help="run the service with MNIST_DYNAMIC_BATCHING=true (the references are unchanged)",
+        "--no-dynamic-batching",
+        dest="dynamic_batching",
+        action="store_false",
+        help="run the service with MNIST_DYNAMIC_BATCHING=false (default: as shipped, on)",
     )
     parser.add_argument("--install-wrk", action="store_true", help="apt-get install wrk if missing")
     return parser.parse_args(argv)
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         arguments.routes, arguments.workers = ["predict", "infer-version"], 0
     with workspace(arguments.model) as (workdir, model, stack):
         bodies = {"predict": single_image_body(workdir), "infer": infer_body(workdir)}
-        variables = {"MNIST_DYNAMIC_BATCHING": "true"} if arguments.dynamic_batching else {}
+        variables = {} if arguments.dynamic_batching else {"MNIST_DYNAMIC_BATCHING": "false"}
         servers = {
             "floor": stack.enter_context(floor_server(model, workdir)),
             "bare FastAPI": stack.enter_context(reference_server(model, workdir)),

@@ -53,7 +53,10 @@ def _parse(argv: list[str] | None):
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each h2load run")
     parser.add_argument("--install-h2load", action="store_true", help="apt-get it if missing")
     parser.add_argument(
-        "--dynamic-batching", action="store_true", help="serve with MNIST_DYNAMIC_BATCHING=true"
+        "--no-dynamic-batching",
+        dest="dynamic_batching",
+        action="store_false",
+        help="serve with MNIST_DYNAMIC_BATCHING=false (default: as shipped, on)",
     )
     return parser.parse_args(argv)
 
@@ -230,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     grpc_port = free_port()
     seconds = max(1, round(arguments.seconds))
     variables = {"MNIST_GRPC_PORT": str(grpc_port)}
-    if arguments.dynamic_batching:
-        variables["MNIST_DYNAMIC_BATCHING"] = "true"
+    if not arguments.dynamic_batching:
+        variables["MNIST_DYNAMIC_BATCHING"] = "false"
     with (
         workspace(arguments.model) as (workdir, model, _),
         service_server(model, workdir, **variables) as server,

@@ -17,9 +17,10 @@ async def startup_heap_frozen(dataplane: object) -> AsyncIterator[None]:
     The imports, routes, schemas and models are ~86,000 tracked objects, and a full collection
     walked all of them: 39 ms each time. Under load, request objects in flight reach the oldest
     generation often enough to set one off several times a second, which cost ~25 µs of CPU a
-    request and was the p99 (V2 infer at 64 connections: 94 against 69 µs of CPU a request,
-    p99 46 against 7.5 ms; ``python -m benchmarks.levers``, "garbage collector as CPython's").
-    Nothing here leaks: requests' cyclic garbage is young, and still collected.
+    request and was the p99 (V2 infer at 64 connections: 94 against 70 µs of CPU a request,
+    p99 43.5 against 6.2 ms; ``python -m benchmarks.levers --route infer``, "garbage collector
+    as CPython's"). Nothing is kept that would have been freed: requests' own cyclic garbage is
+    young, and still collected.
     """
     previous = gc.get_threshold()
     gc.freeze()
