@@ -39,7 +39,7 @@ class Variant:
     uvicorn_options: dict[str, str] = field(default_factory=dict)
 
 
-def _open_default_session(model_path, model_bytes, intra_op_threads):
+def _open_default_session(model_path, model_bytes, intra_op_threads, arena=False):
     """onnxruntime's default session options: a thread per core, spinning."""
     return onnxruntime.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
 

@@ -32,6 +32,12 @@ CLASS_COUNT = 10
 # From this many images a call runs on every core: a batch amortises the threads' wake-up,
 # while a single image would only pay for it (benchmarks/bulk.py, --intra-op-threads).
 BULK_BATCH = 128
+# The bulk session's arena keeps what calls of up to this many images need; a larger call gives
+# its memory back when it ends, so one huge batch does not stay resident (RSS after V2 batches
+# of 16,384: 149 MB, against 169 MB with no arena at all and 379 MB with an arena that keeps all).
+ARENA_KEEPS_IMAGES = 4096
+_GIVE_BACK = onnxruntime.RunOptions()
+_GIVE_BACK.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
 
 @dataclass(frozen=True)
@@ -73,8 +79,10 @@ class Classifier:
 
     def run(self, output_names: Sequence[str], images: np.ndarray) -> list[np.ndarray]:
         """Run for the named outputs, for callers (the V2 protocol) that choose them."""
-        session = self.bulk_session if len(images) >= BULK_BATCH else self.session
-        return session.run(output_names, {self.input_name: images})
+        if len(images) < BULK_BATCH:
+            return self.session.run(output_names, {self.input_name: images})
+        run_options = _GIVE_BACK if len(images) > ARENA_KEEPS_IMAGES else None
+        return self.bulk_session.run(output_names, {self.input_name: images}, run_options)
 
     @classmethod
     def load(cls, model_path: Path, card_path: Path, intra_op_threads: int = 1) -> "Classifier":
@@ -93,7 +101,7 @@ class Classifier:
         session = _open_session(model_path, model_bytes, intra_op_threads)
         _check_signature(model_path, session, card)
         bulk_threads = max(intra_op_threads, available_cpus())
-        bulk_session = _open_session(model_path, model_bytes, bulk_threads)
+        bulk_session = _open_session(model_path, model_bytes, bulk_threads, arena=True)
         classifier = cls(session, bulk_session, card=card, model_path=model_path)
         for batch in (1, BULK_BATCH):
             classifier.predict(np.zeros((batch, IMAGE_SIDE, IMAGE_SIDE), dtype=np.uint8))
@@ -111,7 +119,7 @@ def _read_model_bytes(model_path: Path) -> bytes:
 
 
 def _open_session(
-    model_path: Path, model_bytes: bytes, intra_op_threads: int
+    model_path: Path, model_bytes: bytes, intra_op_threads: int, arena: bool = False
 ) -> onnxruntime.InferenceSession:
     """No spinning threads: between requests a 16 µs inference must not burn a second core."""
     options = onnxruntime.SessionOptions()
@@ -120,9 +128,11 @@ def _open_session(
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # Without the arena, memory taken by a large batch is given back (RSS 138 -> 101 MB after a
-    # 10,000-image batch, at the same speed: benchmarks/startup.py).
-    options.enable_cpu_mem_arena = False
+    # Large batches keep their buffers in onnxruntime's arena. Without it, each call's ~8 MB of
+    # activations per 4,096 images came from malloc, which in a worker thread (where large
+    # requests run) often handed fresh pages back and faulted them in again: 4,096 images took
+    # 20-21 ms instead of 11-13 ms, in some runs and not others. One image needs no arena.
+    options.enable_cpu_mem_arena = arena
     options.log_severity_level = 3
     try:
         return onnxruntime.InferenceSession(
