@@ -62,11 +62,6 @@ class Classifier:
         """The card's labels, indexable by class number."""
         return np.asarray(self.card.labels)
 
-    @cached_property
-    def batch_independent(self) -> bool:
-        """The card's ``batch_independent``, read once."""
-        return self.card.batch_independent
-
     def digits(self, probabilities: np.ndarray) -> list[str]:
         """The label of the most probable class of each row."""
         return self.label_array[probabilities.argmax(axis=1)].tolist()

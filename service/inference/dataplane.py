@@ -109,10 +109,9 @@ class DataPlane:
         in a worker thread). With dynamic batching on, its model call is shared with concurrent
         requests, unless the transport knows no other request is in progress."""
         call = self._inference_call(name, version, body)
-        if self._shares_call(call.classifier, others_in_progress):
-            arrays = await self.batcher.run(call.classifier, call.names, call.images)
-        else:
-            arrays = call.classifier.run(call.names, call.images)
+        arrays = await self._model_call(
+            call.classifier, call.names, call.images, others_in_progress
+        )
         return self._inference_result(call, arrays)
 
     def infer_now(self, name: str, version: str | None, body: InferenceBody) -> InferenceResult:
@@ -145,10 +144,20 @@ class DataPlane:
         results = [(output, by_name[output.spec.name]) for output in call.outputs]
         return InferenceResult(card.name, card.version, call.id, results)
 
-    def _shares_call(self, classifier: Classifier, others_in_progress: bool) -> bool:
-        """Whether a model call waits a loop turn for others to join: when batching is on,
-        another request may come, and the model's answers do not depend on their images."""
-        return self.batcher is not None and others_in_progress and classifier.batch_independent
+    async def _model_call(
+        self,
+        classifier: Classifier,
+        names: tuple[str, ...],
+        images: np.ndarray,
+        others_in_progress: bool,
+    ) -> list[np.ndarray]:
+        """The named outputs for ``images``: from a call shared with concurrent requests when
+        batching is on, another request may come, and the model's answers do not depend on
+        the other images of a call; else from a call of their own, at once."""
+        shared = others_in_progress and classifier.card.batch_independent
+        if self.batcher is None or not shared:
+            return classifier.run(names, images)
+        return await self.batcher.run(classifier, names, images)
 
     async def predict(
         self,
@@ -173,10 +182,7 @@ class DataPlane:
             inline=small,
         )
         names = (classifier.output_name,)
-        if self._shares_call(classifier, others_in_progress):
-            (probabilities,) = await self.batcher.run(classifier, names, images)
-        else:
-            probabilities = classifier.predict(images)
+        (probabilities,) = await self._model_call(classifier, names, images, others_in_progress)
         predictions = _predictions(classifier, probabilities, uploads)
         card = classifier.card
         digits = [str(prediction["digit"]) for prediction in predictions]

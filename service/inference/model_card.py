@@ -2,6 +2,7 @@
 
 import json
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ class ModelCard(BaseModel):
         None, description="How the weights were quantised (``benchmarks.quantize``), if they were."
     )
 
-    @property
+    @cached_property
     def batch_independent(self) -> bool:
         """Whether an image's answer is the same whatever else shares its model call: not so
         under dynamic quantisation, which scales the activations over the whole call, so such
