@@ -50,9 +50,9 @@ async def _heap_as_is(dataplane):
     yield
 
 
-def _transport_as_is(transport):
+def _write_at_once(self, data: bytes) -> None:
     """The head and the body of a response in two writes, as uvicorn writes them."""
-    return transport
+    self._transport.write(data)
 
 
 def _through_fastapi(self: HotRoutes, scope, receive, send):
@@ -83,7 +83,7 @@ VARIANTS: dict[str, Variant] = {
         patches=((served_app_module, "startup_heap_frozen", _heap_as_is),)
     ),
     "head and body written apart": Variant(
-        patches=((protocol_module, "HeadWithBody", _transport_as_is),)
+        patches=((protocol_module.HeadWithBody, "write", _write_at_once),)
     ),
     "access log unbatched": Variant(
         patches=((BatchingStreamHandler, "handle", logging.StreamHandler.handle),)

@@ -153,13 +153,8 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._reading_headers = False
         super().on_headers_complete()
-        self.cycle.transport = HeadWithBody(self.transport)
-
-    def on_response_complete(self) -> None:
-        cycle = self.cycle
-        if cycle is not None and type(cycle.transport) is HeadWithBody:
-            cycle.transport.flush()  # a response without a body write (HEAD)
-        super().on_response_complete()
+        if self.scope["method"] != "HEAD":  # uvicorn writes no body for HEAD: nothing to wait for
+            self.cycle.transport = HeadWithBody(self.transport)
 
     def _waiting_for_body(self) -> bool:
         cycle = self.cycle
@@ -223,9 +218,10 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
 class HeadWithBody:
     """A request's transport whose response head waits for the first body write and goes out
     with it, in one ``write``: one segment and one wake-up of the client instead of two, 0-6 µs
-    of server CPU a request (benchmarks/levers.py, "head and body written apart"). A head
-    with no body write after it (HEAD) goes out when the response is complete; a large body
-    goes in a write of its own rather than being copied behind the head."""
+    of server CPU a request (benchmarks/levers.py, "head and body written apart"). HEAD
+    responses, which have no body write, do not get one; a head still held when the transport
+    closes goes out first; a large body goes in a write of its own rather than being copied
+    behind the head."""
 
     __slots__ = ("_head", "_head_written", "_transport")
 
