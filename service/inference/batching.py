@@ -17,10 +17,12 @@ and 0.79x the raw-ASGI floor's requests/s; waiting while requests keep coming, 0
 
 import asyncio
 from collections.abc import Sequence
+from time import perf_counter_ns
 
 import numpy as np
 
 from service.inference.classifier import Classifier
+from service.inference.statistics import RequestTiming
 
 OutputNames = tuple[str, ...]
 # The most event-loop turns a call waits for company: a bound on the delay it adds.
@@ -30,22 +32,28 @@ MAX_TURNS = 4
 class ModelCall:
     """The images of every request in one call, and the futures of the requests that joined."""
 
-    def __init__(self, classifier: Classifier, names: OutputNames, images: np.ndarray) -> None:
+    def __init__(
+        self, classifier: Classifier, names: OutputNames, images: np.ndarray, timing: RequestTiming
+    ) -> None:
         self.classifier = classifier
         self.names = names
         self.images = [images]
+        self.timings = [timing]
         self.followers: list[asyncio.Future] = []
 
-    def join(self, images: np.ndarray) -> asyncio.Future:
+    def join(self, images: np.ndarray, timing: RequestTiming) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
         self.images.append(images)
+        self.timings.append(timing)
         self.followers.append(future)
         return future
 
     def run(self) -> list[np.ndarray]:
         """One model call; each follower gets its rows, or the call's error. The leader's rows
-        (or the error) are returned (raised) here."""
+        (or the error) are returned (raised) here. Each step is timed for the statistics."""
+        joining = perf_counter_ns()
         batch = self.images[0] if len(self.images) == 1 else np.concatenate(self.images)
+        started = perf_counter_ns()
         try:
             arrays = self.classifier.run(self.names, batch)
         except Exception as error:
@@ -53,11 +61,18 @@ class ModelCall:
                 if not future.cancelled():
                     future.set_exception(error)
             raise
+        ended = perf_counter_ns()
         slices = _row_slices([len(images) for images in self.images])
         for future, rows in zip(self.followers, slices[1:], strict=True):
             if not future.cancelled():
                 future.set_result([array[rows] for array in arrays])
-        return [array[slices[0]] for array in arrays]
+        leader_rows = [array[slices[0]] for array in arrays]
+        for timing in self.timings:
+            timing.call_started, timing.call_ended = started, ended
+        self.timings[0].statistics.record_execution(
+            len(batch), started - joining, ended - started, perf_counter_ns() - ended
+        )
+        return leader_rows
 
 
 class DynamicBatcher:
@@ -69,14 +84,15 @@ class DynamicBatcher:
         self._open: dict[tuple[int, OutputNames], ModelCall] = {}
 
     async def run(
-        self, classifier: Classifier, names: OutputNames, images: np.ndarray
+        self, classifier: Classifier, names: OutputNames, images: np.ndarray, timing: RequestTiming
     ) -> list[np.ndarray]:
-        """The named outputs for ``images``, from a call shared with concurrent requests."""
+        """The named outputs for ``images``, from a call shared with concurrent requests;
+        ``timing`` gets the call's start and end."""
         key = (id(classifier), names)
         call = self._open.get(key)
         if call is not None:
-            return await call.join(images)
-        call = self._open[key] = ModelCall(classifier, names, images)
+            return await call.join(images, timing)
+        call = self._open[key] = ModelCall(classifier, names, images, timing)
         try:
             for _ in range(MAX_TURNS):
                 joined = len(call.followers)

@@ -1,0 +1,184 @@
+"""Triton's statistics extension: per model version, what its requests and model calls cost.
+
+Measured where the work happens, never estimated: a request's phases (decoding its input,
+waiting for its model call, the call, building its outputs) are timed by the dataplane around
+them, and each onnxruntime call (an *execution*, which with dynamic batching serves several
+requests) by whoever makes it. The figures are Triton's (``extension_statistics.md``):
+
+- ``inference_count``: images of successful requests; ``execution_count``: onnxruntime calls.
+- ``inference_stats``: per request, ``success``/``fail`` (count and total ns), ``queue`` (from
+  the end of its decoding to the start of its model call), ``compute_input`` (decoding),
+  ``compute_infer`` (its model call), ``compute_output`` (its outputs from the call's rows).
+- ``batch_stats``: per batch size, the calls of that size: ``compute_input`` (joining the
+  requests' images), ``compute_infer`` (onnxruntime), ``compute_output`` (handing out rows).
+
+The counters are this process's (each worker of several counts its own requests); each version
+updates under its own lock, because large requests are served from worker threads.
+"""
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.inference.model_card import ModelCard
+
+NANOSECONDS_PER_MILLISECOND = 1_000_000
+
+
+@dataclass(slots=True)
+class Duration:
+    """Triton's ``StatisticDuration``: how many times, and the total nanoseconds."""
+
+    count: int = 0
+    ns: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"count": self.count, "ns": self.ns}
+
+
+@dataclass(slots=True)
+class BatchDurations:
+    """The model calls of one batch size."""
+
+    compute_input: Duration = field(default_factory=Duration)
+    compute_infer: Duration = field(default_factory=Duration)
+    compute_output: Duration = field(default_factory=Duration)
+
+
+class RequestTiming:
+    """``perf_counter_ns`` readings of one request, filled in as it goes, recorded when its
+    ``with`` block ends (a success, or a failure if it raised). The model call's start and
+    end are set by whoever makes the call (with batching, once for every request sharing it);
+    ``images`` by the request once it knows them."""
+
+    __slots__ = ("call_ended", "call_started", "decoded", "images", "started", "statistics")
+
+    def __init__(self, statistics: "VersionStatistics") -> None:
+        self.statistics = statistics
+        self.started = self.decoded = self.call_started = self.call_ended = time.perf_counter_ns()
+        self.images = 0
+
+    def __enter__(self) -> "RequestTiming":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        finished = time.perf_counter_ns()
+        if kind is None:
+            self.statistics.record_success(self, finished)
+        else:
+            self.statistics.record_failure(self, finished)
+
+
+class VersionStatistics:
+    """The counters of one model version (Triton's ``ModelStatistics``)."""
+
+    def __init__(self, name: str, version: str) -> None:
+        self.name = name
+        self.version = version
+        self.last_inference = 0
+        self.inference_count = 0
+        self.execution_count = 0
+        self.success = Duration()
+        self.fail = Duration()
+        self.queue = Duration()
+        self.compute_input = Duration()
+        self.compute_infer = Duration()
+        self.compute_output = Duration()
+        self.batches: dict[int, BatchDurations] = {}
+        self._lock = threading.Lock()
+
+    def record_execution(
+        self, batch_size: int, input_ns: int, infer_ns: int, output_ns: int
+    ) -> None:
+        """One onnxruntime call of ``batch_size`` images and what each of its steps took."""
+        with self._lock:
+            self.execution_count += 1
+            durations = self.batches.get(batch_size)
+            if durations is None:
+                durations = self.batches[batch_size] = BatchDurations()
+            for duration, ns in (
+                (durations.compute_input, input_ns),
+                (durations.compute_infer, infer_ns),
+                (durations.compute_output, output_ns),
+            ):
+                duration.count += 1
+                duration.ns += ns
+
+    def measure(self) -> RequestTiming:
+        """``with statistics.measure() as timing:`` around one request's work."""
+        return RequestTiming(self)
+
+    def record_success(self, timing: RequestTiming, finished: int) -> None:
+        """A request answered; ``finished`` is when its outputs were built."""
+        with self._lock:
+            self.last_inference = time.time_ns() // NANOSECONDS_PER_MILLISECOND
+            self.inference_count += timing.images
+            for duration, ns in (
+                (self.success, finished - timing.started),
+                (self.compute_input, timing.decoded - timing.started),
+                (self.queue, timing.call_started - timing.decoded),
+                (self.compute_infer, timing.call_ended - timing.call_started),
+                (self.compute_output, finished - timing.call_ended),
+            ):
+                duration.count += 1
+                duration.ns += ns
+
+    def record_failure(self, timing: RequestTiming, finished: int) -> None:
+        """A request for this version refused or failed after it was routed here."""
+        with self._lock:
+            self.fail.count += 1
+            self.fail.ns += finished - timing.started
+
+    def as_dict(self) -> dict[str, Any]:
+        """Triton's JSON form (``$model_stat``), batch sizes in increasing order."""
+        with self._lock:
+            return {
+                "name": self.name,
+                "version": self.version,
+                "last_inference": self.last_inference,
+                "inference_count": self.inference_count,
+                "execution_count": self.execution_count,
+                "inference_stats": {
+                    "success": self.success.as_dict(),
+                    "fail": self.fail.as_dict(),
+                    "queue": self.queue.as_dict(),
+                    "compute_input": self.compute_input.as_dict(),
+                    "compute_infer": self.compute_infer.as_dict(),
+                    "compute_output": self.compute_output.as_dict(),
+                    "cache_hit": Duration().as_dict(),
+                    "cache_miss": Duration().as_dict(),
+                },
+                "batch_stats": [
+                    {
+                        "batch_size": size,
+                        "compute_input": durations.compute_input.as_dict(),
+                        "compute_infer": durations.compute_infer.as_dict(),
+                        "compute_output": durations.compute_output.as_dict(),
+                    }
+                    for size, durations in sorted(self.batches.items())
+                ],
+                "memory_usage": [],
+            }
+
+
+class Statistics:
+    """Every model version's counters, kept across unloads and reloads (as ``/metrics`` keeps
+    its series) and created on a version's first request."""
+
+    def __init__(self) -> None:
+        self._versions: dict[tuple[str, str], VersionStatistics] = {}
+        self._lock = threading.Lock()
+
+    def of(self, card: ModelCard) -> VersionStatistics:
+        """The counters of the version ``card`` describes."""
+        key = (card.name, card.version)
+        statistics = self._versions.get(key)
+        if statistics is None:
+            with self._lock:
+                statistics = self._versions.setdefault(key, VersionStatistics(*key))
+        return statistics
+
+    def report(self, cards: list[ModelCard]) -> dict[str, Any]:
+        """Triton's ``$stats_model_response`` for these versions (zeros for one never used)."""
+        return {"model_stats": [self.of(card).as_dict() for card in cards]}
