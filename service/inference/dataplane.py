@@ -24,6 +24,8 @@ from service.inference.errors import BadRequest, ServiceError
 from service.inference.image_files import image_size
 from service.inference.limits import ImageLimits, PixelBudget, Upload, check_uploads
 from service.inference.metrics import Metrics
+from service.inference.model_card import ModelCard
+from service.inference.model_config import model_config
 from service.inference.preprocessing import InvertMode, image_to_array
 from service.inference.protocol import (
     InferenceRequest,
@@ -40,7 +42,8 @@ from service.settings import Settings
 
 SERVER_NAME = "mnist-mlp"
 SERVER_VERSION = "1.0.0"
-EXTENSIONS = ["binary_tensor_data"]
+# Triton's extension names, for what both transports serve.
+EXTENSIONS = ["binary_tensor_data", "model_repository", "model_configuration", "statistics"]
 PLATFORM = "onnx_onnxv1"
 Result = TypeVar("Result")
 # Decoding this many bytes of images costs less than the hop to a worker thread.
@@ -96,6 +99,25 @@ class DataPlane:
             inputs=card.inputs,
             outputs=card.outputs,
         )
+
+    def model_config(self, name: str, version: str | None = None) -> dict[str, object]:
+        """Triton's ``ModelConfig`` (JSON form) of the version asked for, or the default one."""
+        return model_config(self.model(name, version).card, self.settings)
+
+    def model_statistics(
+        self, name: str | None = None, version: str | None = None
+    ) -> dict[str, object]:
+        """Triton's statistics of one version, of every version of ``name``, or (no name) of
+        every version served."""
+        cards: list[ModelCard]
+        if name is None:
+            models = self.repository.served_models()
+            cards = [model.card for served in models for model in served.versions.values()]
+        elif version is None:
+            cards = [model.card for model in self.repository.served(name).versions.values()]
+        else:
+            cards = [self.model(name, version).card]
+        return self.statistics.report(cards)
 
     def model_ready(self, name: str, version: str | None = None) -> ModelReadyResponse:
         card = self.model(name, version).card

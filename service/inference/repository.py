@@ -118,6 +118,11 @@ class ModelRepository:
             )
         return classifier
 
+    def served_models(self) -> list[ServedModel]:
+        """Every model in service, by name."""
+        models = self._models
+        return [models[name] for name in sorted(models)]
+
     def served(self, name: str) -> ServedModel:
         """All loaded versions of a model (for metadata), with ``get``'s errors."""
         self.get(name)

@@ -22,7 +22,7 @@ from service.rest.middleware import (
 from service.rest.protocol import CONNECTION_POLICY, ConnectionPolicy
 from service.rest.raw import HotRoutes, RawRoute
 from service.rest.reload_signal import reload_on_sighup
-from service.rest.routes import docs, metrics, page, predict, repository, v2
+from service.rest.routes import docs, metrics, page, predict, repository, triton, v2
 from service.settings import Settings
 
 DESCRIPTION = (
@@ -105,7 +105,8 @@ def create_app(
     app.state.dataplane = dataplane
     install_error_handlers(app)
     app.router.routes.extend(HOT_ROUTES)
-    routers = [v2.router, page.router, metrics.router, docs.router]
+    # Triton's routes first: /v2/models/stats before V2's /v2/models/{model_name}.
+    routers = [triton.router, v2.router, page.router, metrics.router, docs.router]
     if dataplane.settings.model_control:
         routers.append(repository.router)
     for router in routers:
