@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from service.grpc.proto import grpc_predict_v2_pb2 as pb
+from service.grpc.proto import grpc_service_pb2 as pb
 
 RAW_INPUT_CONTENTS = pb.ModelInferRequest.DESCRIPTOR.fields_by_name["raw_input_contents"].number
 # Protobuf wire types, and the bytes a fixed-size one takes.

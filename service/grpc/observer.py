@@ -24,6 +24,11 @@ access_logger = logging.getLogger("service.access")
 logger = logging.getLogger("service.grpc")
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+# The metric's label for a method no service defines: client-chosen names stay out of the labels.
+UNKNOWN_METHOD = "unknown"
+UNIMPLEMENTED_MESSAGE = "method {method} is not implemented by this server"
+# The longest method name written to the access log, in characters.
+LOGGED_METHOD_CHARACTERS = 200
 # Health stays open with API keys on, as REST's health routes do, so that probes need no key.
 OPEN_METHODS = frozenset(
     {
@@ -65,6 +70,11 @@ def _why(error: DecodeError) -> str:
     return str(error).rsplit(": ", 1)[-1].lower()
 
 
+def logged_name(method: str) -> str:
+    """A client-chosen method name, cut to a length fit for a log line."""
+    return method[:LOGGED_METHOD_CHARACTERS]
+
+
 def _authorization(context: grpc.aio.ServicerContext) -> str | None:
     for key, value in context.invocation_metadata() or ():
         if key == "authorization":
@@ -86,11 +96,15 @@ class CallObserver(grpc.aio.ServerInterceptor):
         access_log: bool,
         keys: ApiKeys | None = None,
         readers: Mapping[str, Callable[[bytes], Any]] | None = None,
+        known_methods: frozenset[str] = frozenset(),
     ) -> None:
+        """``known_methods``: full names (``/package.Service/Method``) that keep their own label
+        in the metric when unimplemented; any other is counted as ``unknown``."""
         self.metrics = metrics
         self.access_log = access_log
         self.keys = keys
         self.readers = dict(readers or {})
+        self.known_methods = known_methods
 
     async def intercept_service(
         self,
@@ -98,9 +112,11 @@ class CallObserver(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
         method = handler_call_details.method
+        if handler is None:
+            return self._unimplemented(method)
+        if handler.unary_unary is None:
+            return handler
         reader = self.readers.get(method, handler.request_deserializer)
         return grpc.unary_unary_rpc_method_handler(
             self._observed(method, handler.unary_unary),
@@ -138,6 +154,20 @@ class CallObserver(grpc.aio.ServerInterceptor):
             return response
 
         return observed
+
+    def _unimplemented(self, method: str) -> grpc.RpcMethodHandler:
+        """What grpc answers a method nobody serves (UNIMPLEMENTED), counted and logged. A
+        stream-stream handler reads no message, so it answers calls of every kind."""
+        label = method if method in self.known_methods else UNKNOWN_METHOD
+
+        async def unimplemented(requests: Any, context: grpc.aio.ServicerContext) -> None:
+            code = grpc.StatusCode.UNIMPLEMENTED
+            self.metrics.observe_grpc_call(label.lstrip("/"), code.name, 0.0)
+            if self.access_log:
+                log_access(access_logger, "gRPC %s %s %.2fms", logged_name(method), code.name, 0.0)
+            await context.abort(code, UNIMPLEMENTED_MESSAGE.format(method=logged_name(method)))
+
+        return grpc.stream_stream_rpc_method_handler(unimplemented)
 
     def _record(self, method: str, code: grpc.StatusCode | None, seconds: float) -> None:
         name = (code or grpc.StatusCode.UNKNOWN).name

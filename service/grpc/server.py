@@ -19,9 +19,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from service.grpc.observer import CallObserver
-from service.grpc.proto import grpc_predict_v2_pb2 as pb
-from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
-from service.grpc.servicer import REQUEST_READERS, InferenceServicer
+from service.grpc.proto import grpc_service_pb2 as pb
+from service.grpc.servicer import REQUEST_READERS, SERVICE, InferenceServicer, method_handlers
 from service.inference.auth import ApiKeys
 from service.inference.dataplane import DataPlane
 from service.inference.errors import NotReady
@@ -89,7 +88,11 @@ class GrpcServer:
         self.server = grpc.aio.server(
             interceptors=[
                 CallObserver(
-                    dataplane.metrics, settings.access_log, _keys(settings), REQUEST_READERS
+                    dataplane.metrics,
+                    settings.access_log,
+                    _keys(settings),
+                    REQUEST_READERS,
+                    frozenset(f"/{SERVICE.full_name}/{method.name}" for method in SERVICE.methods),
                 )
             ],
             options=[
@@ -98,9 +101,7 @@ class GrpcServer:
                 ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
             ],
         )
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(
-            InferenceServicer(dataplane), self.server
-        )
+        self.server.add_generic_rpc_handlers((method_handlers(InferenceServicer(dataplane)),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(SERVICE_NAMES, self.server, pool=pb.POOL)
         self.port: int | None = None

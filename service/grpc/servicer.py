@@ -1,20 +1,30 @@
 """``inference.GRPCInferenceService`` over the core's dataplane: each method only translates.
 
-Refusals are the core's ``ServiceError``s, raised through: ``observer.CallObserver`` renders them
-once as status codes, so no method here handles an error itself.
+Triton's definition of the service (``proto/grpc_service.proto``), of which KServe's is the core:
+the methods defined here are served, every other one (shared memory, streaming, trace and log
+settings) is left unregistered, so that the observer answers it UNIMPLEMENTED with its access-log
+line. Refusals are the core's ``ServiceError``s, raised through: ``observer.CallObserver``
+renders them once as status codes, so no method here handles an error itself.
 """
+
+from typing import Any
 
 import anyio
 import grpc
+from google.protobuf import json_format
+from google.protobuf.message_factory import GetMessageClass
 
 from service.grpc.messages import InferRequest, read_infer_request
-from service.grpc.proto import grpc_predict_v2_pb2 as pb
-from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
+from service.grpc.proto import grpc_predict_v2_pb2 as kserve_pb
+from service.grpc.proto import grpc_service_pb2 as pb
+from service.grpc.proto import model_config_pb2
 from service.grpc.tensors import infer_response, inference_body, repository_model_name
 from service.inference.dataplane import DataPlane, server_metadata
 from service.inference.errors import NotReady
 from service.inference.model_card import TensorSpec
-from service.inference.model_control import load_model, unload_model
+from service.inference.model_control import load_model, repository_index, unload_model
+
+SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
 
 # Decoding a message this small costs less than the hop to a worker thread (as over REST).
 INLINE_MESSAGE_BYTES = 64 * 1024
@@ -36,10 +46,19 @@ def _tensors(specs: list[TensorSpec]) -> list[pb.ModelMetadataResponse.TensorMet
     ]
 
 
-class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
-    """The V2 methods, and the protocol's two repository methods (load, unload) unless
-    ``MNIST_MODEL_CONTROL=false``, which leaves them UNIMPLEMENTED as REST leaves its routes
-    out. The protocol has no index method: ``POST /v2/repository/index`` lists the versions."""
+def _kserve_fields(
+    triton: type[pb.RepositoryModelLoadResponse] | type[pb.RepositoryModelUnloadResponse],
+    kserve: kserve_pb.RepositoryModelLoadResponse | kserve_pb.RepositoryModelUnloadResponse,
+) -> Any:
+    """Triton's (empty) load/unload response carrying KServe's fields (model_name, isLoaded or
+    isUnloaded) as fields Triton's clients skip: both kinds of client read their own answer."""
+    return triton.FromString(kserve.SerializeToString())
+
+
+class InferenceServicer:
+    """The V2 methods, Triton's model configuration and statistics, and the repository's three
+    methods (index, load, unload) unless ``MNIST_MODEL_CONTROL=false``, which leaves them
+    UNIMPLEMENTED as REST leaves its routes out."""
 
     def __init__(self, dataplane: DataPlane) -> None:
         self.dataplane = dataplane
@@ -71,7 +90,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def ServerMetadata(
         self, request: pb.ServerMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerMetadataResponse:
-        metadata = server_metadata()
+        metadata = server_metadata(self.dataplane.settings)
         return pb.ServerMetadataResponse(
             name=metadata.name, version=metadata.version, extensions=metadata.extensions
         )
@@ -109,6 +128,33 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         """Synchronous on purpose: large messages decode and run in a worker thread."""
         return infer_response(self.dataplane.infer_now(*model, inference_body(request)))
 
+    async def ModelConfig(
+        self, request: pb.ModelConfigRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelConfigResponse:
+        """The same ``ModelConfig`` REST answers in its JSON form, parsed into the message."""
+        config = self.dataplane.model_config(request.name, _version(request.version))
+        return pb.ModelConfigResponse(
+            config=json_format.ParseDict(config, model_config_pb2.ModelConfig())
+        )
+
+    async def ModelStatistics(
+        self, request: pb.ModelStatisticsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelStatisticsResponse:
+        """Every model's statistics when no name is given, as REST's ``/v2/models/stats``."""
+        name = request.name or None
+        statistics = self.dataplane.model_statistics(name, _version(request.version))
+        return json_format.ParseDict(statistics, pb.ModelStatisticsResponse())
+
+    async def RepositoryIndex(
+        self, request: pb.RepositoryIndexRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RepositoryIndexResponse:
+        """Every version loaded, unloaded or only on disk; reading the cards is off the loop."""
+        await self._model_control(context)
+        entries = await anyio.to_thread.run_sync(repository_index, self.dataplane, request.ready)
+        return pb.RepositoryIndexResponse(
+            models=[pb.RepositoryIndexResponse.ModelIndex(**vars(entry)) for entry in entries]
+        )
+
     async def RepositoryModelLoad(
         self, request: pb.RepositoryModelLoadRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryModelLoadResponse:
@@ -116,7 +162,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         await self._model_control(context)
         name = repository_model_name(request)
         await anyio.to_thread.run_sync(load_model, self.dataplane, name)
-        return pb.RepositoryModelLoadResponse(model_name=name, isLoaded=True)
+        loaded = kserve_pb.RepositoryModelLoadResponse(model_name=name, isLoaded=True)
+        return _kserve_fields(pb.RepositoryModelLoadResponse, loaded)
 
     async def RepositoryModelUnload(
         self, request: pb.RepositoryModelUnloadRequest, context: grpc.aio.ServicerContext
@@ -124,7 +171,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         await self._model_control(context)
         name = repository_model_name(request)
         await anyio.to_thread.run_sync(unload_model, self.dataplane, name)
-        return pb.RepositoryModelUnloadResponse(model_name=name, isUnloaded=True)
+        unloaded = kserve_pb.RepositoryModelUnloadResponse(model_name=name, isUnloaded=True)
+        return _kserve_fields(pb.RepositoryModelUnloadResponse, unloaded)
 
     async def _model_control(self, context: grpc.aio.ServicerContext) -> None:
         if not self.dataplane.settings.model_control:
@@ -132,3 +180,18 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 grpc.StatusCode.UNIMPLEMENTED,
                 "model control is off (MNIST_MODEL_CONTROL=false)",
             )
+
+
+def method_handlers(servicer: InferenceServicer) -> grpc.GenericRpcHandler:
+    """Handlers for the methods of the service that ``servicer`` defines, and only those."""
+    handlers = {}
+    for method in SERVICE.methods:
+        behaviour = getattr(servicer, method.name, None)
+        if behaviour is None:
+            continue
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            behaviour,
+            request_deserializer=GetMessageClass(method.input_type).FromString,
+            response_serializer=GetMessageClass(method.output_type).SerializeToString,
+        )
+    return grpc.method_handlers_generic_handler(SERVICE.full_name, handlers)

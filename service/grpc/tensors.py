@@ -8,10 +8,9 @@ they set), typed contents as ``data``. Outputs always answer in ``raw_output_con
 from collections.abc import Mapping
 
 import numpy as np
-from google.protobuf.unknown_fields import UnknownFieldSet
 
 from service.grpc.messages import InferRequest
-from service.grpc.proto import grpc_predict_v2_pb2 as pb
+from service.grpc.proto import grpc_service_pb2 as pb
 from service.inference.codec import InferenceResult, parse_request
 from service.inference.errors import BadRequest
 from service.inference.wire import InferenceBody
@@ -119,18 +118,10 @@ def infer_response(result: InferenceResult) -> pb.ModelInferResponse:
     return response
 
 
-# Triton's RepositoryModelLoad/UnloadRequest, which tritonclient.grpc's load_model and
-# unload_model send, has the model's name in field 2 (field 1 is repository_name); KServe's, which
-# this proto is, in field 1. Same method names on the wire, so both shapes are read.
-TRITON_MODEL_NAME_FIELD = 2
-LENGTH_DELIMITED = 2
-
-
 def repository_model_name(
     request: pb.RepositoryModelLoadRequest | pb.RepositoryModelUnloadRequest,
 ) -> str:
-    """The model a load or unload names, whether the client spoke KServe's or Triton's shape."""
-    for field in UnknownFieldSet(request):
-        if field.field_number == TRITON_MODEL_NAME_FIELD and field.wire_type == LENGTH_DELIMITED:
-            return field.data.decode("utf-8", errors="replace")
-    return request.model_name
+    """The model a load or unload names, whether the client spoke Triton's shape (the name in
+    field 2, ``model_name``; field 1 is ``repository_name``) or KServe's (the name in field 1,
+    which this proto reads as ``repository_name``): same method names on the wire."""
+    return request.model_name or request.repository_name

@@ -42,17 +42,21 @@ from service.settings import Settings
 
 SERVER_NAME = "mnist-mlp"
 SERVER_VERSION = "1.0.0"
-# Triton's extension names, for what both transports serve.
-EXTENSIONS = ["binary_tensor_data", "model_repository", "model_configuration", "statistics"]
+# Triton's names of the protocol extensions both transports serve; the repository's only with
+# model control on (its routes and methods are off otherwise).
+EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics"]
+REPOSITORY_EXTENSION = "model_repository"
 PLATFORM = "onnx_onnxv1"
 Result = TypeVar("Result")
 # Decoding this many bytes of images costs less than the hop to a worker thread.
 INLINE_DECODE_BYTES = 64 * 1024
 
 
-def server_metadata() -> ServerMetadata:
+def server_metadata(settings: Settings) -> ServerMetadata:
     """Name, version and the protocol extensions served; known before any model loads."""
-    return ServerMetadata(name=SERVER_NAME, version=SERVER_VERSION, extensions=EXTENSIONS)
+    repository = [REPOSITORY_EXTENSION] if settings.model_control else []
+    extensions = [*EXTENSIONS, *repository]
+    return ServerMetadata(name=SERVER_NAME, version=SERVER_VERSION, extensions=extensions)
 
 
 class DataPlane:

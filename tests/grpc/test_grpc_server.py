@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
+from service.grpc.proto import grpc_service_pb2, model_config_pb2
 from service.grpc.server import GrpcServer
 from service.inference.dataplane import DataPlane
 from service.inference.metrics import Metrics
@@ -67,8 +68,12 @@ def test_reflection_lists_the_services_and_describes_the_protocol(server: Served
         server.target,
         reflection_pb2.ServerReflectionRequest(file_containing_symbol=INFERENCE),
     )
-    (serialized,) = described.file_descriptor_response.file_descriptor_proto
-    assert serialized == pb.DESCRIPTOR.serialized_pb
+    # Triton's definition of the service, and the file it imports.
+    served = set(described.file_descriptor_response.file_descriptor_proto)
+    assert served == {
+        grpc_service_pb2.DESCRIPTOR.serialized_pb,
+        model_config_pb2.DESCRIPTOR.serialized_pb,
+    }
 
 
 def test_calls_are_counted_by_method_and_code_beside_http(server: Served) -> None:

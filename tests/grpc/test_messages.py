@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.grpc.messages import InferRequest, read_infer_request
-from service.grpc.proto import grpc_predict_v2_pb2 as pb
+from service.grpc.proto import grpc_service_pb2 as pb
 
 
 def message(raw: list[bytes], model: str = "mnist_mlp", shape: tuple = (1, 28, 28)):

@@ -69,9 +69,9 @@ MODEL_RESPONSES = error_responses(404, 503)
 
 
 @router.get("", summary="Server metadata")
-async def server_metadata() -> ServerMetadata:
+async def server_metadata(dataplane: DataPlaneDep) -> ServerMetadata:
     """Name, version and the protocol extensions served."""
-    return describe_server()
+    return describe_server(dataplane.settings)
 
 
 @router.get("/health/live", summary="Liveness")
