@@ -24,7 +24,7 @@ from service.inference import dataplane as dataplane_module
 from service.inference.metrics import Metrics
 from service.logs import BatchingStreamHandler
 from service.rest import multipart as multipart_module
-from service.rest import protocol as protocol_module
+from service.rest import uvicorn_hooks as protocol_module
 
 Patch = tuple[object, str, object]
 

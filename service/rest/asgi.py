@@ -2,7 +2,7 @@
 
 from starlette.types import Scope
 
-from service.rest.protocol import CONNECTION
+from service.rest.connection import CONNECTION
 
 
 def header(scope: Scope, name: bytes) -> str | None:
