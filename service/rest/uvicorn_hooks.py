@@ -123,11 +123,6 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         first_check = min(self.timeout_keep_alive, self._policy.read_timeout)
         self._watch = self.loop.call_later(first_check, self._check_stall)
 
-    def others_in_progress(self) -> bool:
-        """Whether this worker has other requests in hand (given to the app, not yet answered):
-        only then may a request's model call wait a loop turn for others to share it."""
-        return len(self.server_state.tasks) > 1
-
     def connection_lost(self, exc: Exception | None) -> None:
         self._watch.cancel()
         super().connection_lost(exc)

@@ -23,7 +23,6 @@ from service.inference.protocol import (
     inline_schema,
 )
 from service.inference.wire import HEADER_LENGTH, encode_response, parse_inference_body
-from service.rest.asgi import others_in_progress
 from service.rest.content_encoding import decode_content
 from service.rest.dependencies import DataPlaneDep, ModelPath, dataplane_of
 from service.rest.openapi import error_responses
@@ -141,7 +140,7 @@ async def infer(request: Request, model_name: str) -> Response:
     header_length = headers.get(HEADER_LENGTH)
     if len(body) <= INLINE_BODY_BYTES and content_encoding is None:
         parsed = parse_inference_body(body, header_length)
-        return _encoded(await dataplane.infer(*model, parsed, others_in_progress(request.scope)))
+        return _encoded(await dataplane.infer(*model, parsed))
     arguments = (dataplane, model, body, content_encoding, header_length)
     return await anyio.to_thread.run_sync(
         _infer_off_loop, *arguments, limiter=dataplane.heavy_work_limiter
