@@ -65,7 +65,7 @@ VARIANTS: dict[str, Variant] = {
             (Metrics, "observe_inference", lambda self, model, version, digits: None),
         )
     ),
-    "decode in thread pool": Variant(patches=((dataplane_module, "INLINE_DECODE_BYTES", -1),)),
+    "decode in thread pool": Variant(patches=((dataplane_module, "SMALL_BODY_BYTES", -1),)),
     "onnxruntime defaults": Variant(
         patches=((classifier_module, "_open_session", _open_default_session),)
     ),

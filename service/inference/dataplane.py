@@ -21,7 +21,13 @@ from service.inference.codec import (
 )
 from service.inference.errors import BadRequest, ServiceError
 from service.inference.image_files import image_size
-from service.inference.limits import ImageLimits, PixelBudget, Upload, check_uploads
+from service.inference.limits import (
+    SMALL_BODY_BYTES,
+    ImageLimits,
+    PixelBudget,
+    Upload,
+    check_uploads,
+)
 from service.inference.metrics import Metrics
 from service.inference.preprocessing import InvertMode, image_to_array
 from service.inference.protocol import (
@@ -41,8 +47,6 @@ SERVER_VERSION = "1.0.0"
 EXTENSIONS = ["binary_tensor_data"]
 PLATFORM = "onnx_onnxv1"
 Result = TypeVar("Result")
-# Decoding this many bytes of images costs less than the hop to a worker thread.
-INLINE_DECODE_BYTES = 64 * 1024
 
 
 def server_metadata() -> ServerMetadata:
@@ -146,7 +150,7 @@ class DataPlane:
         ``PredictResponse``'s fields as plain data."""
         classifier = self.model(None, version)
         check_uploads(uploads, self.settings.max_images_per_request, self.settings.max_image_bytes)
-        small = sum(len(upload.data) for upload in uploads) <= INLINE_DECODE_BYTES
+        small = sum(len(upload.data) for upload in uploads) <= SMALL_BODY_BYTES
         images = await run_request_work(
             self.heavy_work_limiter,
             _decode_all,

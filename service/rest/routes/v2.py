@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 from service.inference.codec import InferenceResult
 from service.inference.dataplane import DataPlane
 from service.inference.dataplane import server_metadata as describe_server
+from service.inference.limits import SMALL_BODY_BYTES
 from service.inference.protocol import (
     InferenceRequest,
     InferenceResponse,
@@ -32,8 +33,6 @@ router = APIRouter(prefix="/v2", tags=["v2"])
 # Inference, the hot path: declared before the other routes, so that the router finds it first.
 infer_router = APIRouter(prefix="/v2", tags=["v2"], route_class=DirectRoute)
 
-# Parsing and decoding a small body costs less than the hop to a worker thread.
-INLINE_BODY_BYTES = 64 * 1024
 JSON = "application/json"
 BINARY = "application/octet-stream"
 BINARY_CONTENT = {"schema": {"type": "string", "format": "binary"}}
@@ -138,7 +137,7 @@ async def infer(request: Request, model_name: str) -> Response:
     headers = request.headers
     content_encoding = headers.get("content-encoding")
     header_length = headers.get(HEADER_LENGTH)
-    if len(body) <= INLINE_BODY_BYTES and content_encoding is None:
+    if len(body) <= SMALL_BODY_BYTES and content_encoding is None:
         parsed = parse_inference_body(body, header_length)
         return _encoded(await dataplane.infer(*model, parsed))
     arguments = (dataplane, model, body, content_encoding, header_length)
