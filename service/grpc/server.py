@@ -20,11 +20,9 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from service.grpc.observer import CallObserver
 from service.grpc.proto import grpc_service_pb2 as pb
-from service.grpc.servicer import REQUEST_READERS, SERVICE, InferenceServicer, method_handlers
-from service.inference.auth import ApiKeys
+from service.grpc.servicer import SERVICE, InferenceServicer
 from service.inference.dataplane import DataPlane
 from service.inference.errors import NotReady
-from service.settings import Settings
 
 logger = logging.getLogger("service.grpc")
 
@@ -69,10 +67,6 @@ class Health(health.aio.HealthServicer):
             await self.set(service, self._status(service))
 
 
-def _keys(settings: Settings) -> ApiKeys | None:
-    return ApiKeys(settings.all_api_keys) if settings.all_api_keys else None
-
-
 def address(host: str, port: int) -> str:
     """``host:port``, with an IPv6 literal in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -90,8 +84,6 @@ class GrpcServer:
                 CallObserver(
                     dataplane.metrics,
                     settings.access_log,
-                    _keys(settings),
-                    REQUEST_READERS,
                     frozenset(f"/{SERVICE.full_name}/{method.name}" for method in SERVICE.methods),
                 )
             ],
@@ -101,7 +93,7 @@ class GrpcServer:
                 ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
             ],
         )
-        self.server.add_generic_rpc_handlers((method_handlers(InferenceServicer(dataplane)),))
+        InferenceServicer(dataplane).add_to_server(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(SERVICE_NAMES, self.server, pool=pb.POOL)
         self.port: int | None = None

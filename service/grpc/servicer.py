@@ -3,8 +3,9 @@
 Triton's definition of the service (``proto/grpc_service.proto``), of which KServe's is the core:
 the methods defined here are served, every other one (shared memory, streaming, trace and log
 settings) is left unregistered, so that the observer answers it UNIMPLEMENTED with its access-log
-line. Refusals are the core's ``ServiceError``s, raised through: ``observer.CallObserver``
-renders them once as status codes, so no method here handles an error itself.
+line. Refusals are the core's ``ServiceError``s, raised through: ``status.answered`` renders them
+once as status codes, so no method here handles an error itself. ``add_to_server`` registers
+the methods with their request readers: the servicer needs no interceptor to work.
 """
 
 from typing import Any
@@ -12,24 +13,23 @@ from typing import Any
 import anyio
 import grpc
 from google.protobuf import json_format
-from google.protobuf.message_factory import GetMessageClass
 
 from service.grpc.messages import InferRequest, read_infer_request
 from service.grpc.proto import grpc_predict_v2_pb2 as kserve_pb
 from service.grpc.proto import grpc_service_pb2 as pb
 from service.grpc.proto import model_config_pb2
+from service.grpc.status import answered, lenient
 from service.grpc.tensors import infer_response, inference_body, repository_model_name
+from service.inference.auth import ApiKeys
 from service.inference.dataplane import DataPlane, server_metadata
 from service.inference.errors import NotReady
+from service.inference.limits import SMALL_BODY_BYTES
 from service.inference.model_card import TensorSpec
 from service.inference.model_control import load_model, repository_index, unload_model
 
 SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
-
-# Decoding a message this small costs less than the hop to a worker thread (as over REST).
-INLINE_MESSAGE_BYTES = 64 * 1024
 # Methods whose requests are not read by their generated protobuf deserializer.
-REQUEST_READERS = {"/inference.GRPCInferenceService/ModelInfer": read_infer_request}
+REQUEST_READERS = {"ModelInfer": read_infer_request}
 
 
 def _version(version: str) -> str | None:
@@ -62,12 +62,35 @@ class InferenceServicer:
 
     def __init__(self, dataplane: DataPlane) -> None:
         self.dataplane = dataplane
+        self.metrics = dataplane.metrics
+        keys = dataplane.settings.all_api_keys
+        self.keys = ApiKeys(keys) if keys else None
 
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        """Register every method this class defines, each with its request reader."""
+        handlers = {}
+        for method in SERVICE.methods:
+            if not hasattr(self, method.name):
+                continue
+            request_type = getattr(pb, method.input_type.name)
+            response_type = getattr(pb, method.output_type.name)
+            reader = REQUEST_READERS.get(method.name, request_type.FromString)
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                getattr(self, method.name),
+                request_deserializer=lenient(reader),
+                response_serializer=response_type.SerializeToString,
+            )
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),)
+        )
+
+    @answered(open_to_all=True)
     async def ServerLive(
         self, request: pb.ServerLiveRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=True)
 
+    @answered(open_to_all=True)
     async def ServerReady(
         self, request: pb.ServerReadyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerReadyResponse:
@@ -77,6 +100,7 @@ class InferenceServicer:
         except NotReady:
             return pb.ServerReadyResponse(ready=False)
 
+    @answered(open_to_all=True)
     async def ModelReady(
         self, request: pb.ModelReadyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelReadyResponse:
@@ -87,6 +111,7 @@ class InferenceServicer:
             return pb.ModelReadyResponse(ready=False)
         return pb.ModelReadyResponse(ready=answer.ready)
 
+    @answered()
     async def ServerMetadata(
         self, request: pb.ServerMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerMetadataResponse:
@@ -95,6 +120,7 @@ class InferenceServicer:
             name=metadata.name, version=metadata.version, extensions=metadata.extensions
         )
 
+    @answered()
     async def ModelMetadata(
         self, request: pb.ModelMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelMetadataResponse:
@@ -107,6 +133,7 @@ class InferenceServicer:
             outputs=_tensors(metadata.outputs),
         )
 
+    @answered()
     async def ModelInfer(
         self, request: InferRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInferResponse:
@@ -116,7 +143,7 @@ class InferenceServicer:
         message = request.message
         model = (message.model_name, _version(message.model_version))
         self.dataplane.model(*model)
-        if request.size <= INLINE_MESSAGE_BYTES:
+        if request.size <= SMALL_BODY_BYTES:
             return infer_response(await self.dataplane.infer(*model, inference_body(request)))
         return await anyio.to_thread.run_sync(
             self._infer_off_loop, model, request, limiter=self.dataplane.heavy_work_limiter
@@ -128,6 +155,7 @@ class InferenceServicer:
         """Synchronous on purpose: large messages decode and run in a worker thread."""
         return infer_response(self.dataplane.infer_now(*model, inference_body(request)))
 
+    @answered()
     async def ModelConfig(
         self, request: pb.ModelConfigRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelConfigResponse:
@@ -137,6 +165,7 @@ class InferenceServicer:
             config=json_format.ParseDict(config, model_config_pb2.ModelConfig())
         )
 
+    @answered()
     async def ModelStatistics(
         self, request: pb.ModelStatisticsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelStatisticsResponse:
@@ -145,6 +174,7 @@ class InferenceServicer:
         statistics = self.dataplane.model_statistics(name, _version(request.version))
         return json_format.ParseDict(statistics, pb.ModelStatisticsResponse())
 
+    @answered()
     async def RepositoryIndex(
         self, request: pb.RepositoryIndexRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryIndexResponse:
@@ -155,6 +185,7 @@ class InferenceServicer:
             models=[pb.RepositoryIndexResponse.ModelIndex(**vars(entry)) for entry in entries]
         )
 
+    @answered()
     async def RepositoryModelLoad(
         self, request: pb.RepositoryModelLoadRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryModelLoadResponse:
@@ -165,6 +196,7 @@ class InferenceServicer:
         loaded = kserve_pb.RepositoryModelLoadResponse(model_name=name, isLoaded=True)
         return _kserve_fields(pb.RepositoryModelLoadResponse, loaded)
 
+    @answered()
     async def RepositoryModelUnload(
         self, request: pb.RepositoryModelUnloadRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryModelUnloadResponse:
@@ -180,18 +212,3 @@ class InferenceServicer:
                 grpc.StatusCode.UNIMPLEMENTED,
                 "model control is off (MNIST_MODEL_CONTROL=false)",
             )
-
-
-def method_handlers(servicer: InferenceServicer) -> grpc.GenericRpcHandler:
-    """Handlers for the methods of the service that ``servicer`` defines, and only those."""
-    handlers = {}
-    for method in SERVICE.methods:
-        behaviour = getattr(servicer, method.name, None)
-        if behaviour is None:
-            continue
-        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-            behaviour,
-            request_deserializer=GetMessageClass(method.input_type).FromString,
-            response_serializer=GetMessageClass(method.output_type).SerializeToString,
-        )
-    return grpc.method_handlers_generic_handler(SERVICE.full_name, handlers)

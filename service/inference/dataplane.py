@@ -12,7 +12,7 @@ from typing import TypeVar
 import anyio
 import numpy as np
 
-from service.inference.batching import DynamicBatcher
+from service.inference.batching import model_calls
 from service.inference.classifier import Classifier
 from service.inference.codec import (
     InferenceResult,
@@ -22,7 +22,13 @@ from service.inference.codec import (
 )
 from service.inference.errors import BadRequest, ServiceError
 from service.inference.image_files import image_size
-from service.inference.limits import ImageLimits, PixelBudget, Upload, check_uploads
+from service.inference.limits import (
+    SMALL_BODY_BYTES,
+    ImageLimits,
+    PixelBudget,
+    Upload,
+    check_uploads,
+)
 from service.inference.metrics import Metrics
 from service.inference.model_card import ModelCard
 from service.inference.model_config import model_config
@@ -48,8 +54,6 @@ EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics"]
 REPOSITORY_EXTENSION = "model_repository"
 PLATFORM = "onnx_onnxv1"
 Result = TypeVar("Result")
-# Decoding this many bytes of images costs less than the hop to a worker thread.
-INLINE_DECODE_BYTES = 64 * 1024
 
 
 def server_metadata(settings: Settings) -> ServerMetadata:
@@ -61,7 +65,7 @@ def server_metadata(settings: Settings) -> ServerMetadata:
 
 class DataPlane:
     """The application context: settings, metrics, the model repository, the heavy-work limiter
-    and the dynamic batcher. A transport builds it with the app and serves a repository's
+    and the model calls. A transport builds it with the app and serves a repository's
     models with ``load`` (REST: in its lifespan); until then, and after ``unload``, model
     operations answer 503."""
 
@@ -73,8 +77,8 @@ class DataPlane:
             max_pixels=settings.max_image_pixels, max_side=settings.max_image_side
         )
         self.repository = ModelRepository.from_settings(settings)
-        self.batcher = DynamicBatcher() if settings.dynamic_batching else None
         self.statistics = Statistics()
+        self.model_calls = model_calls(self.metrics, settings.dynamic_batching, self.statistics)
 
     def load(self, repository: ModelRepository) -> None:
         """Serve ``repository``'s loaded models from now on."""
@@ -127,22 +131,13 @@ class DataPlane:
         card = self.model(name, version).card
         return ModelReadyResponse(name=card.name, version=card.version, ready=True)
 
-    async def infer(
-        self,
-        name: str,
-        version: str | None,
-        body: InferenceBody,
-        others_in_progress: bool = True,
-    ) -> InferenceResult:
+    async def infer(self, name: str, version: str | None, body: InferenceBody) -> InferenceResult:
         """One V2 inference on the event loop, for small bodies (large ones go to ``infer_now``
-        in a worker thread). With dynamic batching on, its model call is shared with concurrent
-        requests, unless the transport knows no other request is in progress."""
+        in a worker thread)."""
         classifier = self.model(name, version)
         with self.statistics.of(classifier.card).measure() as timing:
             call = self._inference_call(classifier, body, timing)
-            arrays = await self._model_call(
-                call.classifier, call.names, call.images, others_in_progress, timing
-            )
+            arrays = await self.model_calls.run(classifier, call.names, call.images, timing)
             return self._inference_result(call, arrays)
 
     def infer_now(self, name: str, version: str | None, body: InferenceBody) -> InferenceResult:
@@ -150,7 +145,7 @@ class DataPlane:
         classifier = self.model(name, version)
         with self.statistics.of(classifier.card).measure() as timing:
             call = self._inference_call(classifier, body, timing)
-            arrays = _direct_call(classifier, call.names, call.images, timing)
+            arrays = self.model_calls.run_now(classifier, call.names, call.images, (timing,))
             return self._inference_result(call, arrays)
 
     def _inference_call(
@@ -177,40 +172,21 @@ class DataPlane:
         results = [(output, by_name[output.spec.name]) for output in call.outputs]
         return InferenceResult(card.name, card.version, call.id, results)
 
-    async def _model_call(
-        self,
-        classifier: Classifier,
-        names: tuple[str, ...],
-        images: np.ndarray,
-        others_in_progress: bool,
-        timing: RequestTiming,
-    ) -> list[np.ndarray]:
-        """The named outputs for ``images``: from a call shared with concurrent requests when
-        batching is on, another request may come, and the model's answers do not depend on
-        the other images of a call; else from a call of their own, at once."""
-        shared = others_in_progress and classifier.card.batch_independent
-        if self.batcher is None or not shared:
-            return _direct_call(classifier, names, images, timing)
-        return await self.batcher.run(classifier, names, images, timing)
-
     async def predict(
         self,
         uploads: list[Upload],
         invert: InvertMode,
         version: str | None = None,
-        others_in_progress: bool = True,
     ) -> dict[str, object]:
         """Decode each image to MNIST's 28x28 form and classify them all in one model call by
-        the default model (in ``version``, else its default), shared as ``infer``'s; the
-        answer is ``PredictResponse``'s fields as plain data."""
+        the default model (in ``version``, else its default); the answer is
+        ``PredictResponse``'s fields as plain data."""
         classifier = self.model(None, version)
         with self.statistics.of(classifier.card).measure() as timing:
             images = await self._decoded_uploads(uploads, invert)
             timing.images, timing.decoded = len(images), perf_counter_ns()
             names = (classifier.output_name,)
-            (probabilities,) = await self._model_call(
-                classifier, names, images, others_in_progress, timing
-            )
+            (probabilities,) = await self.model_calls.run(classifier, names, images, timing)
             predictions = _predictions(classifier, probabilities, uploads)
             card = classifier.card
             digits = [str(prediction["digit"]) for prediction in predictions]
@@ -223,7 +199,7 @@ class DataPlane:
     async def _decoded_uploads(self, uploads: list[Upload], invert: InvertMode) -> np.ndarray:
         """The uploads checked and decoded, small ones on the loop, others in a worker thread."""
         check_uploads(uploads, self.settings.max_images_per_request, self.settings.max_image_bytes)
-        small = sum(len(upload.data) for upload in uploads) <= INLINE_DECODE_BYTES
+        small = sum(len(upload.data) for upload in uploads) <= SMALL_BODY_BYTES
         return await run_request_work(
             self.heavy_work_limiter,
             _decode_all,
@@ -245,18 +221,6 @@ class InferenceCall:
     images: np.ndarray
     outputs: list[RequestedOutput]
     names: tuple[str, ...]
-
-
-def _direct_call(
-    classifier: Classifier, names: tuple[str, ...], images: np.ndarray, timing: RequestTiming
-) -> list[np.ndarray]:
-    """A model call of the request's images alone, timed for the statistics."""
-    timing.call_started = perf_counter_ns()
-    arrays = classifier.run(names, images)
-    timing.call_ended = perf_counter_ns()
-    infer_ns = timing.call_ended - timing.call_started
-    timing.statistics.record_execution(len(images), 0, infer_ns, 0)
-    return arrays
 
 
 def _image_input(request: InferenceRequest, classifier: Classifier) -> RequestInput:
