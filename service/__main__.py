@@ -12,6 +12,7 @@ from service.app import create_app
 from service.inference.errors import describe_validation_errors
 from service.inference.model_card import ModelLoadError
 from service.inference.repository import open_repository
+from service.inference.tracing import TracingUnavailable, check_installed
 from service.rest.server import configure_logging, serve
 from service.settings import Settings
 
@@ -66,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
             f"mnist-mlp-serve: invalid setting: {describe_validation_errors(error)}",
             file=sys.stderr,
         )
+        return 2
+    try:
+        check_installed()
+    except TracingUnavailable as error:
+        print(f"mnist-mlp-serve: {error}", file=sys.stderr)
         return 2
     log_config = configure_logging(settings.log_level, settings.log_format)
     try:

@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from service.grpc.observer import CallObserver
 from service.grpc.proto import grpc_service_pb2 as pb
 from service.grpc.servicer import SERVICE, InferenceServicer
+from service.inference import tracing
 from service.inference.dataplane import DataPlane
 from service.inference.errors import NotReady
 
@@ -81,11 +82,12 @@ class GrpcServer:
         self.health = Health(dataplane)
         self.server = grpc.aio.server(
             interceptors=[
+                *tracing.grpc_interceptors(dataplane.tracer_provider),
                 CallObserver(
                     dataplane.metrics,
                     settings.access_log,
                     frozenset(f"/{SERVICE.full_name}/{method.name}" for method in SERVICE.methods),
-                )
+                ),
             ],
             options=[
                 ("grpc.max_receive_message_length", settings.max_request_bytes),

@@ -26,6 +26,7 @@ from service.inference.errors import NotReady
 from service.inference.limits import SMALL_BODY_BYTES
 from service.inference.model_card import TensorSpec
 from service.inference.model_control import load_model, repository_index, unload_model
+from service.inference.tracing import span
 
 SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
 # Methods whose requests are not read by their generated protobuf deserializer.
@@ -144,7 +145,11 @@ class InferenceServicer:
         model = (message.model_name, _version(message.model_version))
         self.dataplane.model(*model)
         if request.size <= SMALL_BODY_BYTES:
-            return infer_response(await self.dataplane.infer(*model, inference_body(request)))
+            with span("read request"):
+                body = inference_body(request)
+            result = await self.dataplane.infer(*model, body)
+            with span("encode response"):
+                return infer_response(result)
         return await anyio.to_thread.run_sync(
             self._infer_off_loop, model, request, limiter=self.dataplane.heavy_work_limiter
         )

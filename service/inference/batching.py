@@ -62,6 +62,7 @@ class ModelCalls:
         ended = perf_counter_ns()
         for timing in timings:
             timing.call_started, timing.call_ended = started, ended
+            timing.batch_size = len(images)
         # Each request's rows are views of the call's outputs: handing them out copies nothing.
         self.statistics.of(card).record_execution(len(images), joining_ns, ended - started, 0)
         return arrays

@@ -12,6 +12,7 @@ from typing import TypeVar
 import anyio
 import numpy as np
 
+from service.inference import tracing
 from service.inference.batching import model_calls
 from service.inference.classifier import Classifier
 from service.inference.codec import (
@@ -78,6 +79,8 @@ class DataPlane:
         )
         self.repository = ModelRepository.from_settings(settings)
         self.statistics = Statistics()
+        # Traces when the OTEL_* variables ask for them (service.inference.tracing), else None.
+        self.tracer_provider = tracing.start_tracing()
         self.model_calls = model_calls(self.metrics, settings.dynamic_batching, self.statistics)
 
     def load(self, repository: ModelRepository) -> None:

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.inference import tracing
 from service.inference.model_card import ModelCard
 
 NANOSECONDS_PER_MILLISECOND = 1_000_000
@@ -50,24 +51,55 @@ class RequestTiming:
     """``perf_counter_ns`` readings of one request, filled in as it goes, recorded when its
     ``with`` block ends (a success, or a failure if it raised). The model call's start and
     end are set by whoever makes the call (with batching, once for every request sharing it);
-    ``images`` by the request once it knows them."""
+    ``images`` by the request once it knows them, ``batch_size`` by the call. A reading not
+    taken (a request refused before its call) stays 0. With tracing on, the same readings
+    become the request's spans (``tracing.record_inference``)."""
 
-    __slots__ = ("call_ended", "call_started", "decoded", "images", "started", "statistics")
+    __slots__ = (
+        "batch_size",
+        "call_ended",
+        "call_started",
+        "decoded",
+        "images",
+        "started",
+        "statistics",
+    )
 
     def __init__(self, statistics: "VersionStatistics") -> None:
         self.statistics = statistics
-        self.started = self.decoded = self.call_started = self.call_ended = time.perf_counter_ns()
-        self.images = 0
+        self.started = time.perf_counter_ns()
+        self.decoded = self.call_started = self.call_ended = 0
+        self.images = self.batch_size = 0
 
     def __enter__(self) -> "RequestTiming":
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, *_: object
+    ) -> None:
         finished = time.perf_counter_ns()
         if kind is None:
             self.statistics.record_success(self, finished)
         else:
             self.statistics.record_failure(self, finished)
+        if tracing.STATE.tracer is not None:
+            self._trace(finished, error)
+
+    def _trace(self, finished: int, error: BaseException | None) -> None:
+        statistics = self.statistics
+        phases = (
+            ("decode", self.started, self.decoded),
+            ("batch wait", self.decoded, self.call_started),
+            ("model call", self.call_started, self.call_ended),
+            ("outputs", self.call_ended, finished if error is None else 0),
+        )
+        attributes = {
+            "model.name": statistics.name,
+            "model.version": statistics.version,
+            "inference.images": self.images,
+            "inference.batch_size": self.batch_size,
+        }
+        tracing.record_inference(iter(phases), self.started, finished, attributes, error)
 
 
 class VersionStatistics:

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from service.inference import tracing
 from service.inference.auth import ApiKeys
 from service.inference.dataplane import SERVER_NAME, SERVER_VERSION, DataPlane
 from service.inference.repository import ModelRepository, open_repository
@@ -27,9 +28,6 @@ DESCRIPTION = (
     "Classifies handwritten digit images with an MLP trained on MNIST, served by onnxruntime. "
     "`POST /predict` takes images; the `/v2` routes speak the Open Inference Protocol."
 )
-# The service's metrics are Prometheus (/metrics): FastAPI's OpenTelemetry hooks stay off, so
-# that no request pays for asking whether an OpenTelemetry provider is configured.
-TELEMETRY_OFF = {"tracing": False, "metrics": False, "logs": False}
 
 # A server that lives as long as the app, on the app's dataplane (gRPC is one).
 Companion = Callable[[DataPlane], AbstractAsyncContextManager[object]]
@@ -80,7 +78,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        telemetry=TELEMETRY_OFF,
+        telemetry=tracing.fastapi_telemetry(dataplane.tracer_provider),
     )
     app.state.dataplane = dataplane
     install_error_handlers(app)

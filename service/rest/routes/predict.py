@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from service.inference.preprocessing import InvertMode
 from service.inference.schemas import PredictResponse
+from service.inference.tracing import span
 from service.rest.dependencies import dataplane_of
 from service.rest.openapi import error_responses
 from service.rest.routing import DirectRoute
@@ -67,9 +68,11 @@ async def predict(
     """Decode each image to MNIST's 28x28 form and classify them all in one model call."""
     dataplane = dataplane_of(request.app)
     dataplane.model(None, version)  # 503 before the body is read
-    body = await request.body()
-    uploads = uploads_from_body(request.headers.get("content-type"), body)
+    with span("read request"):
+        body = await request.body()
+        uploads = uploads_from_body(request.headers.get("content-type"), body)
     # Written with orjson rather than through ``PredictResponse`` (which documents the body):
     # the card guarantees ten labelled outputs, and the bytes are the same as pydantic's.
     answer = await dataplane.predict(uploads, invert, version)
-    return Response(orjson.dumps(answer), media_type=JSON)
+    with span("encode response"):
+        return Response(orjson.dumps(answer), media_type=JSON)

@@ -23,6 +23,7 @@ from service.inference.protocol import (
     ServerMetadata,
     inline_schema,
 )
+from service.inference.tracing import span
 from service.inference.wire import HEADER_LENGTH, encode_response, parse_inference_body
 from service.rest.content_encoding import decode_content
 from service.rest.dependencies import DataPlaneDep, ModelPath, dataplane_of
@@ -133,13 +134,16 @@ async def infer(request: Request, model_name: str) -> Response:
     model = (model_name, request.path_params.get("model_version"))
     dataplane = dataplane_of(request.app)
     dataplane.model(*model)
-    body = await request.body()
+    with span("read request"):
+        body = await request.body()
     headers = request.headers
     content_encoding = headers.get("content-encoding")
     header_length = headers.get(HEADER_LENGTH)
     if len(body) <= SMALL_BODY_BYTES and content_encoding is None:
         parsed = parse_inference_body(body, header_length)
-        return _encoded(await dataplane.infer(*model, parsed))
+        result = await dataplane.infer(*model, parsed)
+        with span("encode response"):
+            return _encoded(result)
     arguments = (dataplane, model, body, content_encoding, header_length)
     return await anyio.to_thread.run_sync(
         _infer_off_loop, *arguments, limiter=dataplane.heavy_work_limiter
