@@ -18,33 +18,12 @@ updates under its own lock, because large requests are served from worker thread
 
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from service.inference import tracing
 from service.inference.model_card import ModelCard
 
 NANOSECONDS_PER_MILLISECOND = 1_000_000
-
-
-@dataclass(slots=True)
-class Duration:
-    """Triton's ``StatisticDuration``: how many times, and the total nanoseconds."""
-
-    count: int = 0
-    ns: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {"count": self.count, "ns": self.ns}
-
-
-@dataclass(slots=True)
-class BatchDurations:
-    """The model calls of one batch size."""
-
-    compute_input: Duration = field(default_factory=Duration)
-    compute_infer: Duration = field(default_factory=Duration)
-    compute_output: Duration = field(default_factory=Duration)
 
 
 class RequestTiming:
@@ -103,7 +82,12 @@ class RequestTiming:
 
 
 class VersionStatistics:
-    """The counters of one model version (Triton's ``ModelStatistics``)."""
+    """The counters of one model version (Triton's ``ModelStatistics``).
+
+    Every answered request goes through all five phases, so one count serves them all, beside a
+    sum of nanoseconds per phase; each batch size keeps [calls, joining ns, onnxruntime ns, rows
+    ns]. Plain attributes updated under one lock: a request's whole record costs a few hundred
+    nanoseconds (``python -m benchmarks.observability_cost``)."""
 
     def __init__(self, name: str, version: str) -> None:
         self.name = name
@@ -111,13 +95,11 @@ class VersionStatistics:
         self.last_inference = 0
         self.inference_count = 0
         self.execution_count = 0
-        self.success = Duration()
-        self.fail = Duration()
-        self.queue = Duration()
-        self.compute_input = Duration()
-        self.compute_infer = Duration()
-        self.compute_output = Duration()
-        self.batches: dict[int, BatchDurations] = {}
+        self.answered = 0
+        self.success_ns = self.input_ns = self.queue_ns = self.infer_ns = self.output_ns = 0
+        self.failed = 0
+        self.fail_ns = 0
+        self.batches: dict[int, list[int]] = {}
         self._lock = threading.Lock()
 
     def record_execution(
@@ -126,16 +108,13 @@ class VersionStatistics:
         """One onnxruntime call of ``batch_size`` images and what each of its steps took."""
         with self._lock:
             self.execution_count += 1
-            durations = self.batches.get(batch_size)
-            if durations is None:
-                durations = self.batches[batch_size] = BatchDurations()
-            for duration, ns in (
-                (durations.compute_input, input_ns),
-                (durations.compute_infer, infer_ns),
-                (durations.compute_output, output_ns),
-            ):
-                duration.count += 1
-                duration.ns += ns
+            batch = self.batches.get(batch_size)
+            if batch is None:
+                batch = self.batches[batch_size] = [0, 0, 0, 0]
+            batch[0] += 1
+            batch[1] += input_ns
+            batch[2] += infer_ns
+            batch[3] += output_ns
 
     def measure(self) -> RequestTiming:
         """``with statistics.measure() as timing:`` around one request's work."""
@@ -143,55 +122,67 @@ class VersionStatistics:
 
     def record_success(self, timing: RequestTiming, finished: int) -> None:
         """A request answered; ``finished`` is when its outputs were built."""
+        started, decoded = timing.started, timing.decoded
+        call_started, call_ended = timing.call_started, timing.call_ended
         with self._lock:
-            self.last_inference = time.time_ns() // NANOSECONDS_PER_MILLISECOND
+            self.last_inference = finished
             self.inference_count += timing.images
-            for duration, ns in (
-                (self.success, finished - timing.started),
-                (self.compute_input, timing.decoded - timing.started),
-                (self.queue, timing.call_started - timing.decoded),
-                (self.compute_infer, timing.call_ended - timing.call_started),
-                (self.compute_output, finished - timing.call_ended),
-            ):
-                duration.count += 1
-                duration.ns += ns
+            self.answered += 1
+            self.success_ns += finished - started
+            self.input_ns += decoded - started
+            self.queue_ns += call_started - decoded
+            self.infer_ns += call_ended - call_started
+            self.output_ns += finished - call_ended
 
     def record_failure(self, timing: RequestTiming, finished: int) -> None:
         """A request for this version refused or failed after it was routed here."""
         with self._lock:
-            self.fail.count += 1
-            self.fail.ns += finished - timing.started
+            self.failed += 1
+            self.fail_ns += finished - timing.started
 
     def as_dict(self) -> dict[str, Any]:
         """Triton's JSON form (``$model_stat``), batch sizes in increasing order."""
         with self._lock:
+            answered = self.answered
+            # last_inference is kept as a perf_counter_ns reading (no wall-clock read per request)
+            # and told as Triton does: milliseconds since the epoch.
+            last = self.last_inference
+            if last:
+                last = (
+                    last + time.time_ns() - time.perf_counter_ns()
+                ) // NANOSECONDS_PER_MILLISECOND
             return {
                 "name": self.name,
                 "version": self.version,
-                "last_inference": self.last_inference,
+                "last_inference": last,
                 "inference_count": self.inference_count,
                 "execution_count": self.execution_count,
                 "inference_stats": {
-                    "success": self.success.as_dict(),
-                    "fail": self.fail.as_dict(),
-                    "queue": self.queue.as_dict(),
-                    "compute_input": self.compute_input.as_dict(),
-                    "compute_infer": self.compute_infer.as_dict(),
-                    "compute_output": self.compute_output.as_dict(),
-                    "cache_hit": Duration().as_dict(),
-                    "cache_miss": Duration().as_dict(),
+                    "success": _duration(answered, self.success_ns),
+                    "fail": _duration(self.failed, self.fail_ns),
+                    "queue": _duration(answered, self.queue_ns),
+                    "compute_input": _duration(answered, self.input_ns),
+                    "compute_infer": _duration(answered, self.infer_ns),
+                    "compute_output": _duration(answered, self.output_ns),
+                    "cache_hit": _duration(0, 0),
+                    "cache_miss": _duration(0, 0),
                 },
                 "batch_stats": [
                     {
                         "batch_size": size,
-                        "compute_input": durations.compute_input.as_dict(),
-                        "compute_infer": durations.compute_infer.as_dict(),
-                        "compute_output": durations.compute_output.as_dict(),
+                        "compute_input": _duration(calls, input_ns),
+                        "compute_infer": _duration(calls, infer_ns),
+                        "compute_output": _duration(calls, output_ns),
                     }
-                    for size, durations in sorted(self.batches.items())
+                    for size, (calls, input_ns, infer_ns, output_ns) in sorted(self.batches.items())
                 ],
                 "memory_usage": [],
             }
+
+
+def _duration(count: int, ns: int) -> dict[str, int]:
+    """Triton's ``StatisticDuration``: how many times, and the total nanoseconds."""
+    return {"count": count, "ns": ns}
 
 
 class Statistics:
