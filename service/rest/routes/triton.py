@@ -10,16 +10,9 @@ from typing import Any
 from fastapi import APIRouter
 
 from service.rest.dependencies import DataPlaneDep, ModelPath
-from service.rest.openapi import error_responses
+from service.rest.routes.v2 import MODEL_RESPONSES, VERSION_PARAMETER
 
 router = APIRouter(prefix="/v2/models", tags=["v2"])
-
-MODEL_RESPONSES = error_responses(404, 503)
-VERSION_PARAMETER = {
-    "parameters": [
-        {"name": "model_version", "in": "path", "required": True, "schema": {"type": "string"}}
-    ]
-}
 
 
 @router.get("/stats", summary="Statistics of every model")
