@@ -37,7 +37,6 @@ IN_APP_LEVERS = (
     "access log unbatched",
     "no metrics",
     "streaming multipart",
-    "hot routes through FastAPI",
     "decode in thread pool",
     "onnxruntime defaults",
 )
