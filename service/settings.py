@@ -82,6 +82,20 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body accepted, counted while reading.",
     )
+    max_inflight_bytes: int = Field(
+        192 * 1024 * 1024,
+        ge=1024,
+        description="Most bytes of requests read, decoded and inferred at once per worker, over "
+        "REST and gRPC together (bodies, decoded images, tensors); past it a request waits, then "
+        "gets 503 (gRPC RESOURCE_EXHAUSTED). The default fits a 512 MiB pod with one worker.",
+    )
+    inflight_wait_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="Longest wait for room in MNIST_MAX_INFLIGHT_BYTES before a 503 with "
+        "Retry-After; 0 refuses at once.",
+    )
     max_image_bytes: int = Field(
         5 * 1024 * 1024, ge=64, description="Largest single uploaded image file."
     )
@@ -129,6 +143,8 @@ class Settings(BaseSettings):
     def _image_fits_in_request(self) -> "Settings":
         if self.max_image_bytes > self.max_request_bytes:
             raise ValueError("max_image_bytes cannot exceed max_request_bytes")
+        if self.max_request_bytes > self.max_inflight_bytes:
+            raise ValueError("max_request_bytes cannot exceed max_inflight_bytes")
         if self.max_image_pixels > self.max_request_pixels:
             raise ValueError("max_image_pixels cannot exceed max_request_pixels")
         return self

@@ -2,7 +2,7 @@
 
 import grpc
 
-from service.inference.errors import ServiceError
+from service.inference.errors import Overloaded, ServiceError
 
 CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
@@ -21,7 +21,10 @@ CODES = {
 
 
 def status_code(error: ServiceError) -> grpc.StatusCode:
-    """The code for ``error``'s HTTP status: any other 4xx is a bad argument, a 5xx internal."""
+    """The code for ``error``'s HTTP status: any other 4xx is a bad argument, a 5xx internal.
+    An ``Overloaded`` 503 is RESOURCE_EXHAUSTED: the server is up, only busy."""
+    if isinstance(error, Overloaded):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
     code = CODES.get(error.status_code)
     if code is not None:
         return code

@@ -12,6 +12,7 @@ import anyio
 import numpy as np
 
 from service.inference.batching import DynamicBatcher
+from service.inference.budget import InflightBudget
 from service.inference.classifier import Classifier
 from service.inference.codec import (
     InferenceResult,
@@ -65,6 +66,8 @@ class DataPlane:
         )
         self.repository = ModelRepository.from_settings(settings)
         self.batcher = DynamicBatcher() if settings.dynamic_batching else None
+        # One per process, shared by REST and gRPC (service.inference.budget).
+        self.inflight = InflightBudget(settings.max_inflight_bytes, settings.inflight_wait_seconds)
 
     def load(self, repository: ModelRepository) -> None:
         """Serve ``repository``'s loaded models from now on."""

@@ -62,6 +62,18 @@ class NotReady(ServiceError):
     reason = "not_ready"
 
 
+class Overloaded(ServiceError):
+    """More work in flight than the service may hold (MNIST_MAX_INFLIGHT_BYTES): come back soon.
+
+    gRPC answers RESOURCE_EXHAUSTED, not the UNAVAILABLE of other 503s: the server is up, and
+    a smaller or later request may pass.
+    """
+
+    status_code = 503
+    reason = "overloaded"
+    headers = MappingProxyType({"Retry-After": "1"})
+
+
 class HasValidationErrors(Protocol):
     """pydantic's ``ValidationError`` and FastAPI's ``RequestValidationError`` alike."""
 
