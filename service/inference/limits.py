@@ -4,6 +4,9 @@ from dataclasses import dataclass
 
 from service.inference.errors import PayloadTooLarge
 
+# The memory one image may take while it is decoded (MNIST_MAX_IMAGE_DECODE_BYTES).
+DEFAULT_MAX_DECODE_BYTES = 128 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class ImageLimits:
@@ -11,6 +14,7 @@ class ImageLimits:
 
     max_pixels: int
     max_side: int
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
 
 
 @dataclass(frozen=True)
