@@ -4,7 +4,8 @@ A body is charged when the route first reads it, for its declared Content-Length
 chunk when it has none), and given back once the answer is written: until then its bytes, and
 what the route makes of them, are held. A request answered without reading its body (a 401, a
 404) never takes a share. Over the budget the read raises ``Overloaded`` (503 + Retry-After),
-which the app renders like any refusal.
+which the app renders like any refusal. The route's own charges (decoding, parsing, the model
+call) grow the same share.
 """
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,25 +34,17 @@ class InflightBodies:
         if declared == 0 or (declared is None and header(scope, b"transfer-encoding") is None):
             await self.app(scope, receive, send)
             return
-        budget = self.budget
-        held = 0
-        received = 0
+        async with self.budget.reserve(0) as reservation:
+            received = 0
 
-        async def charged_receive() -> Message:
-            nonlocal held, received
-            if declared is not None and held == 0:
-                await budget.acquire(declared)
-                held = declared
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > held:
-                step = max(received - held, CHUNKED_STEP_BYTES)
-                await budget.acquire(step, held)
-                held += step
-            return message
+            async def charged_receive() -> Message:
+                nonlocal received
+                if declared is not None and reservation.nbytes == 0:
+                    await reservation.extend(declared)
+                message = await receive()
+                received += len(message.get("body", b""))
+                if received > reservation.nbytes:
+                    await reservation.extend(max(received - reservation.nbytes, CHUNKED_STEP_BYTES))
+                return message
 
-        try:
             await self.app(scope, charged_receive, send)
-        finally:
-            if held:
-                budget.release(held)
