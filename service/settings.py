@@ -151,9 +151,13 @@ class Settings(BaseSettings):
     def _image_fits_in_request(self) -> "Settings":
         if self.max_image_bytes > self.max_request_bytes:
             raise ValueError("max_image_bytes cannot exceed max_request_bytes")
-        for name in ("max_request_bytes", "max_image_decode_bytes"):
-            if getattr(self, name) > self.max_inflight_bytes:
-                raise ValueError(f"{name} cannot exceed max_inflight_bytes")
+        if 2 * self.max_request_bytes > self.max_inflight_bytes:
+            raise ValueError(
+                "max_request_bytes cannot exceed half of max_inflight_bytes (a body is held twice "
+                "while it is read)"
+            )
+        if self.max_image_decode_bytes > self.max_inflight_bytes:
+            raise ValueError("max_image_decode_bytes cannot exceed max_inflight_bytes")
         if self.max_image_pixels > self.max_request_pixels:
             raise ValueError("max_image_pixels cannot exceed max_request_pixels")
         return self

@@ -267,5 +267,5 @@ def test_negative_reservations_and_over_release_are_refused() -> None:
 
 
 def test_the_request_body_limit_must_fit_in_the_budget() -> None:
-    with pytest.raises(ValidationError, match="max_request_bytes cannot exceed max_inflight_bytes"):
-        Settings(max_request_bytes=64 * MiB, max_inflight_bytes=32 * MiB)
+    with pytest.raises(ValidationError, match="max_request_bytes cannot exceed half of max_infl"):
+        Settings(max_request_bytes=32 * MiB, max_inflight_bytes=48 * MiB)

@@ -33,7 +33,7 @@ def client(tiny_model_path: Path) -> Iterator[TestClient]:
     settings = Settings(
         model_path=tiny_model_path,
         access_log=False,
-        max_inflight_bytes=8 * MiB,
+        max_inflight_bytes=16 * MiB,
         max_request_bytes=4 * MiB,
         max_image_bytes=MiB,
         max_image_decode_bytes=4 * MiB,
@@ -54,13 +54,13 @@ def test_over_the_budget_a_request_waits_then_gets_503_with_retry_after(
     client: TestClient,
 ) -> None:
     inflight = client.app.state.dataplane.inflight
-    body, headers = binary_body(1000)  # 784,000 bytes and more
-    client.portal.call(inflight.acquire, 7 * MiB + 512 * 1024)
+    body, headers = binary_body(1000)  # 784,000 bytes and more, held twice while read
+    client.portal.call(inflight.acquire, 15 * MiB)
     try:
         response = client.post(INFER, content=body, headers=headers)
         metrics = client.get("/metrics").text
     finally:
-        inflight.release(7 * MiB + 512 * 1024)
+        inflight.release(15 * MiB)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert response.json()["error"].startswith("the service is busy: ")
@@ -77,11 +77,11 @@ def test_a_chunked_body_is_charged_as_it_arrives(client: TestClient) -> None:
         for start in range(0, len(body), 50_000):
             yield body[start : start + 50_000]
 
-    client.portal.call(inflight.acquire, 8 * MiB - 256 * 1024)
+    client.portal.call(inflight.acquire, 16 * MiB - 256 * 1024)
     try:
         response = client.post(INFER, content=chunks(), headers=headers)
     finally:
-        inflight.release(8 * MiB - 256 * 1024)
+        inflight.release(16 * MiB - 256 * 1024)
     assert response.status_code == 503
     assert client.post(INFER, content=chunks(), headers=headers).status_code == 200
     assert inflight.in_use == 0
@@ -89,15 +89,15 @@ def test_a_chunked_body_is_charged_as_it_arrives(client: TestClient) -> None:
 
 def test_a_request_answered_without_its_body_holds_nothing(client: TestClient) -> None:
     inflight = client.app.state.dataplane.inflight
-    client.portal.call(inflight.acquire, 8 * MiB)
+    client.portal.call(inflight.acquire, 16 * MiB)
     try:
         response = client.post("/v2/models/no_such_model/infer", content=b"{" * 100_000)
     finally:
-        inflight.release(8 * MiB)
+        inflight.release(16 * MiB)
     assert response.status_code == 404
 
 
-EMPTY_LISTS = b"[" + b"[]," * 100_000 + b"[]]"  # 300 KB of JSON, over 8 MiB to parse
+EMPTY_LISTS = b"[" + b"[]," * 200_000 + b"[]]"  # 600 KB of JSON, over 16 MiB to parse
 
 
 @pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
@@ -105,14 +105,14 @@ def test_json_that_costs_more_to_parse_than_the_budget_is_refused_unparsed(
     client: TestClient, compressed: bool
 ) -> None:
     cost = json_parse_bytes(EMPTY_LISTS)
-    assert cost > 8 * MiB
+    assert cost > 16 * MiB
     body = gzip.compress(EMPTY_LISTS) if compressed else EMPTY_LISTS
     headers = {"Content-Encoding": "gzip"} if compressed else {}
     response = client.post(INFER, content=body, headers=headers)
     assert response.status_code == 413
     assert response.json()["error"] == (
         f"parsing this {len(EMPTY_LISTS)}-byte JSON body takes about {cost} bytes of memory, "
-        f"more than the {8 * MiB} the service holds for requests in flight; send large batches "
+        f"more than the {16 * MiB} the service holds for requests in flight; send large batches "
         "as binary tensor data"
     )
     metrics = client.get("/metrics").text
