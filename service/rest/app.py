@@ -22,6 +22,7 @@ from service.rest.middleware import (
 )
 from service.rest.reload_signal import reload_on_sighup
 from service.rest.routes import docs, metrics, page, predict, repository, v2
+from service.rest.safety import AllowedHosts
 from service.settings import Settings
 
 DESCRIPTION = (
@@ -100,8 +101,8 @@ def create_app(
 
 def add_service_middleware(app: FastAPI, dataplane: DataPlane) -> None:
     """The service's middleware in the app's one stack, outermost first: request observation
-    (metrics, access log), CORS and the API-key check when configured, the request body guard,
-    the in-flight budget's charge for bodies.
+    (metrics, access log), then when configured CORS, the Host check and the API-key check,
+    the request body guard, the in-flight budget's charge for bodies.
     Middleware a user adds later with ``app.add_middleware`` goes outside them all and sees
     every request, the hot routes' included."""
     settings = dataplane.settings
@@ -109,6 +110,8 @@ def add_service_middleware(app: FastAPI, dataplane: DataPlane) -> None:
     app.add_middleware(RequestBodyGuard, max_bytes=settings.max_request_bytes)
     if settings.all_api_keys:
         app.add_middleware(ApiKeyGuard, keys=ApiKeys(settings.all_api_keys))
+    if settings.allowed_hosts:
+        app.add_middleware(AllowedHosts, hosts=settings.allowed_hosts)
     if settings.cors_origins:  # outside the key check: preflights and 401s get CORS headers
         app.add_middleware(
             CORSMiddleware,
