@@ -156,6 +156,31 @@ class Settings(BaseSettings):
         "subdomains), against DNS rebinding; others get 400. Health routes answer any. Empty: "
         "any host.",
     )
+    max_header_bytes: int = Field(
+        32 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest request line and headers together; past it a JSON 431 and the "
+        "connection closes.",
+    )
+    max_headers: int = Field(
+        100, ge=8, le=10_000, description="Most header lines in one request; past it a JSON 431."
+    )
+    linger_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="After an answer given before the request's body was in (401, 404, 413, "
+        "instead of 100 Continue), the longest the rest of the body is read and discarded "
+        "before the connection closes (nginx's lingering_time).",
+    )
+    linger_timeout: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description="While discarding such a body, the longest wait for its next bytes before "
+        "the connection closes (nginx's lingering_timeout).",
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS; empty turns CORS off."
     )

@@ -12,7 +12,7 @@ from service.inference.auth import ApiKeys
 from service.inference.dataplane import SERVER_NAME, SERVER_VERSION, DataPlane
 from service.inference.repository import ModelRepository, open_repository
 from service.rest.api_keys import ApiKeyGuard, document_api_keys
-from service.rest.connection import CONNECTION_POLICY, ConnectionPolicy
+from service.rest.connection import CONNECTION_POLICY, ConnectionPolicy, RefusalRecorder
 from service.rest.errors import install_error_handlers
 from service.rest.inflight import InflightBodies
 from service.rest.middleware import (
@@ -73,7 +73,7 @@ def create_app(
             # Given to the server through the lifespan state: ReadTimeoutProtocol reads it.
             templates = app.state.route_templates
             recorder = refusal_recorder(templates, dataplane.metrics, settings.access_log)
-            yield {CONNECTION_POLICY: ConnectionPolicy(settings.read_timeout, recorder)}
+            yield {CONNECTION_POLICY: connection_policy(settings, recorder)}
         dataplane.unload()
 
     app = App(
@@ -100,6 +100,20 @@ def create_app(
     app.state.route_templates = RouteTemplates([app.openapi_url, *paths])
     add_service_middleware(app, dataplane)
     return app
+
+
+def connection_policy(settings: Settings, recorder: RefusalRecorder) -> ConnectionPolicy:
+    """What the server needs to know of the settings to bound each connection."""
+    return ConnectionPolicy(
+        read_timeout=settings.read_timeout,
+        record_refusal=recorder,
+        max_body_bytes=settings.max_request_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        linger_seconds=settings.linger_seconds,
+        linger_timeout=settings.linger_timeout,
+        linger_bytes=settings.max_request_bytes,
+    )
 
 
 def add_service_middleware(app: FastAPI, dataplane: DataPlane) -> None:

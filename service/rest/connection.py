@@ -31,6 +31,16 @@ class ConnectionPolicy:
     read_timeout: float
     # Counts and logs a request the server answered or lost before the app had it.
     record_refusal: RefusalRecorder
+    # A body whose Content-Length is larger goes to the app at once, for its immediate 413.
+    max_body_bytes: int = 32 * 1024 * 1024
+    # The request line and headers: most bytes and most header lines (then 431).
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
+    # After an answer given before the request's body was in: the rest of it is read and
+    # discarded for at most this long in all, this long without a byte, and this many bytes.
+    linger_seconds: float = 30.0
+    linger_timeout: float = 5.0
+    linger_bytes: int = 32 * 1024 * 1024
 
 
 DEFAULT_POLICY = ConnectionPolicy(read_timeout=30.0, record_refusal=lambda *refusal: None)
