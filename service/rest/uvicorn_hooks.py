@@ -30,12 +30,10 @@ with 1,000 stalled uploads). Should the client go away or stall first, the proto
 counts the 499 or answers the 408 itself, through the policy, under the request's route.
 """
 
-import asyncio
 import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -50,8 +48,13 @@ from service.rest.connection import (
     DEFAULT_POLICY,
     HEADERS_STALLED,
     ConnectionPolicy,
+    Lingering,
+    head_refusal,
+    head_size_refusal,
+    protocol_answer,
 )
-from service.rest.errors import body_stalled_message, error_body
+from service.rest.errors import body_stalled_message
+from service.rest.response_writes import HeadWithBody
 
 TESTED_UVICORN = ("0.55.0",)
 # uvicorn's internals used here: the methods overridden or called, and the attributes read.
@@ -59,8 +62,6 @@ PRIVATE_HOOKS: dict[type, tuple[str, ...]] = {
     HttpToolsProtocol: (
         "_start_asgi_task",
         "on_message_begin",
-        "on_url",
-        "on_header",
         "on_headers_complete",
         "on_response_complete",
         "send_400_response",
@@ -90,10 +91,6 @@ if missing_hooks():
         f"service.rest.uvicorn_hooks relies on (tested with {', '.join(TESTED_UVICORN)})"
     )
 
-# uvicorn's interim response to ``Expect: 100-continue``, written before the response's head.
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-# Bodies up to this size are copied behind the head; larger ones are written on their own.
-COALESCED_BODY_BYTES = 64 * 1024
 INVALID_REQUEST = "the request is not valid HTTP/1.1; it was not processed"
 
 
@@ -110,13 +107,9 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
 
     __slots__ = (
         "_deferred",
-        "_discarded",
         "_extensions",
-        "_head_bytes",
-        "_head_lines",
         "_head_received",
         "_last_read",
-        "_linger_began",
         "_lingering",
         "_oversized",
         "_policy",
@@ -136,11 +129,9 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         self._reading_headers = False
         self._served = False
         self._deferred = None
-        self._head_bytes = self._head_lines = self._head_received = 0
+        self._head_received = 0
         self._oversized: str | None = None
-        self._lingering = False
-        self._linger_began = 0.0
-        self._discarded = 0
+        self._lingering: Lingering | None = None
         first_check = min(self.timeout_keep_alive, self._policy.read_timeout)
         self._watch = self.loop.call_later(first_check, self._check_stall)
 
@@ -194,45 +185,23 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_read = self.loop.time()
-        if self._lingering:
-            self._discard(len(data))
+        if self._lingering is not None:
+            if self._lingering.discard(len(data), self._last_read):
+                self.transport.close()
             return
         super().data_received(data)
         if self._reading_headers and not self.transport.is_closing():
             # Headers still incomplete: the parser holds them, so they are bounded as they come.
             self._head_received += len(data)
             if self._head_received > self._policy.max_header_bytes:
-                self._refuse_head(self._head_size_message())
+                self._refuse_head(head_size_refusal(self._policy))
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.scope["extensions"] = self._extensions  # type: ignore[typeddict-unknown-key]
         self._reading_headers = self._served = True
         self._request_began = self._last_read
-        self._head_bytes = self._head_lines = self._head_received = 0
-
-    def on_url(self, url: bytes) -> None:
-        self._count_head(len(url), 0)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4, 1)
-        super().on_header(name, value)
-
-    def _count_head(self, size: int, lines: int) -> None:
-        """Bound the request line and headers (nginx: 4 buffers of 8 KiB): a 431 past them."""
-        self._head_bytes += size
-        self._head_lines += lines
-        policy = self._policy
-        if self._head_lines > policy.max_headers:
-            self._oversized = f"the request has more than {policy.max_headers} header lines"
-        elif self._head_bytes > policy.max_header_bytes:
-            self._oversized = self._head_size_message()
-        if self._oversized is not None:
-            raise HeadTooLarge(self._oversized)
-
-    def _head_size_message(self) -> str:
-        return f"the request line and headers are larger than {self._policy.max_header_bytes} bytes"
+        self._head_received = 0
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a request its parser refused, as JSON (a 431 when the headers
@@ -247,6 +216,10 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._reading_headers = False
+        # Bound the request line and headers (nginx: 4 buffers of 8 KiB): a 431 past them.
+        self._oversized = head_refusal(self.url, self.headers, self._policy)
+        if self._oversized is not None:
+            raise HeadTooLarge(self._oversized)  # the parser stops; send_400_response answers
         super().on_headers_complete()
         if self.scope["method"] != "HEAD":  # uvicorn writes no body for HEAD: nothing to wait for
             self.cycle.transport = HeadWithBody(self.transport, self._close_after_response)
@@ -274,11 +247,9 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         then close, as nginx's lingering close: closing at once would reset a client still
         sending, which then may never read the answer; keeping the connection would let a
         client that sends a few bytes and goes quiet hold it for good."""
-        if self._lingering:
+        if self._lingering is not None:
             return
-        self._lingering = True
-        self._linger_began = self._last_read = self.loop.time()
-        self._discarded = 0
+        self._lingering = Lingering(self._policy, self.loop.time())
         if self.timeout_keep_alive_task is not None:
             self.timeout_keep_alive_task.cancel()
             self.timeout_keep_alive_task = None
@@ -286,17 +257,7 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         if self.transport.can_write_eof():
             self.transport.write_eof()  # the answer is complete: the client reads it to its end
         self._watch.cancel()
-        self._watch = self.loop.call_later(self._linger_wait(self._last_read), self._check_stall)
-
-    def _linger_wait(self, now: float) -> float:
-        policy = self._policy
-        quiet_until = self._last_read + policy.linger_timeout
-        return max(min(quiet_until, self._linger_began + policy.linger_seconds) - now, 0.0)
-
-    def _discard(self, size: int) -> None:
-        self._discarded += size
-        if self._discarded > self._policy.linger_bytes:
-            self.transport.close()
+        self._watch = self.loop.call_later(self._policy.linger_timeout, self._check_stall)
 
     def _waiting_for_body(self) -> bool:
         cycle = self.cycle
@@ -312,12 +273,12 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         now = self.loop.time()
-        if self._lingering:
-            wait = self._linger_wait(now)
-            if wait == 0.0:
+        if self._lingering is not None:
+            left = self._lingering.seconds_left(now)
+            if left == 0.0:
                 self.transport.close()
             else:
-                self._watch = self.loop.call_later(wait, self._check_stall)
+                self._watch = self.loop.call_later(left, self._check_stall)
             return
         if not self._served and now - self._last_read >= self.timeout_keep_alive:
             self.transport.close()  # never sent a byte: as idle as a kept-alive connection
@@ -363,64 +324,8 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         if seconds is None:
             seconds = self.loop.time() - self._request_began
         self._policy.record_refusal(scope, status, reason, seconds)
-        body = error_body(message)
-        content = [b"HTTP/1.1 %d %s\r\n" % (status, status.phrase.encode())]
-        for name, value in self.server_state.default_headers:
-            content += [name, b": ", value, b"\r\n"]
-        content += [
-            b"content-type: application/json\r\n",
-            b"content-length: %d\r\n" % len(body),
-            b"connection: close\r\n\r\n",
-            body,
-        ]
-        self.transport.write(b"".join(content))
+        self.transport.write(protocol_answer(status, message, self.server_state.default_headers))
         self.transport.close()
-
-
-class HeadWithBody:
-    """A request's transport whose response head waits for the first body write and goes out
-    with it, in one ``write``: one segment and one wake-up of the client instead of two
-    (benchmarks/levers.py, "head and body written apart", measures it). HEAD
-    responses, which have no body write, do not get one; a head still held when the transport
-    closes goes out first; a large body goes in a write of its own rather than being copied
-    behind the head."""
-
-    __slots__ = ("_close", "_head", "_head_written", "_transport")
-
-    def __init__(self, transport: asyncio.Transport, close: Callable[[], None]) -> None:
-        self._transport = transport
-        self._close = close
-        self._head: bytes | None = None
-        self._head_written = False
-
-    def write(self, data: bytes) -> None:
-        if self._head_written or data == CONTINUE:
-            self._transport.write(data)
-        elif self._head is None:  # uvicorn writes the head before anything of the body
-            self._head = data
-        else:
-            self._head_written = True
-            head, self._head = self._head, None
-            if len(data) <= COALESCED_BODY_BYTES:
-                self._transport.write(head + data)
-            else:
-                self._transport.write(head)
-                self._transport.write(data)
-
-    def flush(self) -> None:
-        if self._head is not None:
-            self.write(b"")
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def close(self) -> None:
-        """Flush the head, then close as the protocol decides (it may linger first)."""
-        self.flush()
-        self._close()
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._transport, name)
 
 
 class ReloadingWorkers(Multiprocess):
