@@ -13,7 +13,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from service.inference.auth import ApiKeys
-from service.inference.errors import BadRequest, ServiceError
+from service.inference.errors import BadRequest, Overloaded, ServiceError
 from service.inference.metrics import Metrics
 
 logger = logging.getLogger("service.grpc")
@@ -36,7 +36,10 @@ INTERNAL_ERROR_MESSAGE = "internal error; see the server log"
 
 
 def status_code(error: ServiceError) -> grpc.StatusCode:
-    """The code for ``error``'s HTTP status: any other 4xx is a bad argument, a 5xx internal."""
+    """The code for ``error``'s HTTP status: any other 4xx is a bad argument, a 5xx internal.
+    An ``Overloaded`` 503 is RESOURCE_EXHAUSTED: the server is up, only busy."""
+    if isinstance(error, Overloaded):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
     code = CODES.get(error.status_code)
     if code is not None:
         return code

@@ -34,6 +34,13 @@ class BadRequest(ServiceError):
     reason = "bad_request"
 
 
+class Forbidden(ServiceError):
+    """Not allowed from where the request comes, whoever sends it."""
+
+    status_code = 403
+    reason = "forbidden"
+
+
 class NotFound(ServiceError):
     """Unknown model or model version."""
 
@@ -60,6 +67,18 @@ class NotReady(ServiceError):
 
     status_code = 503
     reason = "not_ready"
+
+
+class Overloaded(ServiceError):
+    """More work in flight than the service may hold (MNIST_MAX_INFLIGHT_BYTES): come back soon.
+
+    gRPC answers RESOURCE_EXHAUSTED, not the UNAVAILABLE of other 503s: the server is up, and
+    a smaller or later request may pass.
+    """
+
+    status_code = 503
+    reason = "overloaded"
+    headers = MappingProxyType({"Retry-After": "1"})
 
 
 class HasValidationErrors(Protocol):

@@ -44,8 +44,8 @@ def test_load_and_unload_take_no_body_or_a_json_object(
     [
         (b"{}", {"content-type": "text/plain"}, 415, "'text/plain' is not accepted"),
         (b"a=1", {"content-type": "application/x-www-form-urlencoded"}, 415, "not accepted"),
-        (b"{", {}, 400, "not valid JSON"),
-        (b"[1]", {"content-type": "application/json"}, 400, "must be a JSON object"),
+        (b"{", {}, 400, "JSON decode error"),
+        (b"[1]", {"content-type": "application/json"}, 400, "valid dictionary"),
     ],
 )
 def test_other_bodies_are_refused_and_change_nothing(

@@ -1,18 +1,17 @@
 """Triton's model repository extension over HTTP: index, load, unload.
 
-Management routes: mounted only with ``MNIST_MODEL_CONTROL=true`` (the default), and guarded
-like inference when API keys are on. A load reads and warms sessions, which takes a fraction of
+Management routes: mounted only with ``MNIST_MODEL_CONTROL=true`` (off by default), guarded like
+inference when API keys are on, and never driven by a web page through a browser
+(``service.rest.safety``). A load reads and warms sessions, which takes a fraction of
 a second per version: it runs in a worker thread, so requests keep being served meanwhile.
 """
 
 from typing import Annotated
 
 import anyio
-import orjson
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.inference.errors import BadRequest, UnsupportedMediaType
 from service.inference.model_control import (
     load_model,
     repository_index,
@@ -20,8 +19,16 @@ from service.inference.model_control import (
 )
 from service.rest.dependencies import DataPlaneDep
 from service.rest.openapi import error_responses
+from service.rest.safety import refuse_cross_site
 
-router = APIRouter(prefix="/v2/repository", tags=["repository"])
+# tritonclient sends its JSON with no Content-Type, which FastAPI's strict default would leave
+# unparsed; refuse_cross_site refuses what a browser could send that way (it carries an Origin).
+router = APIRouter(
+    prefix="/v2/repository",
+    tags=["repository"],
+    dependencies=[Depends(refuse_cross_site)],
+    strict_content_type=False,
+)
 
 
 class IndexRequest(BaseModel):
@@ -58,42 +65,10 @@ class ModelUnloaded(BaseModel):
     state: str = "UNAVAILABLE"
 
 
-JSON_MEDIA_TYPE = "application/json"
-
-
-async def optional_json_object(request: Request) -> dict[str, object] | None:
-    """Triton's load/unload body: "The HTTP body may be empty or may contain the load request
-    object". tritonclient sends its JSON without a Content-Type, so none is read as JSON too;
-    any other Content-Type is refused (415): a browser's cross-site form cannot send either."""
-    content_type = request.headers.get("content-type")
-    media_type = content_type.split(";", 1)[0].strip().lower() if content_type else None
-    if media_type not in (None, JSON_MEDIA_TYPE):
-        raise UnsupportedMediaType(
-            f"content type {media_type!r} is not accepted: send {JSON_MEDIA_TYPE} or no body",
-            "unsupported_content_type",
-        )
-    body = await request.body()
-    if not body.strip():
-        return None
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise BadRequest(f"the body is not valid JSON: {error}", "bad_json") from None
-    if not isinstance(document, dict):
-        raise BadRequest('the body must be a JSON object, like {"parameters": {}}', "bad_json")
-    return document
-
-
-OptionalBody = Annotated[dict[str, object] | None, Depends(optional_json_object)]
-# Read by ``optional_json_object`` rather than declared as a Body, so it is documented here.
-OPTIONAL_BODY_OPENAPI = {
-    "requestBody": {
-        "required": False,
-        "description": "Triton's optional load request object (its `parameters` are not needed "
-        "here): JSON, with Content-Type application/json or none; or no body.",
-        "content": {JSON_MEDIA_TYPE: {"schema": {"type": "object"}}},
-    }
-}
+OptionalBody = Annotated[
+    dict[str, object] | None,
+    Body(description="Triton's optional `parameters`; none are needed here."),
+]
 
 
 @router.post("/index", summary="Repository index", responses=error_responses(400, 503))
@@ -109,8 +84,7 @@ async def index(
 @router.post(
     "/models/{model_name}/load",
     summary="Load a model",
-    responses=error_responses(400, 404, 409, 415, 503),
-    openapi_extra=OPTIONAL_BODY_OPENAPI,
+    responses=error_responses(400, 404, 409, 503),
 )
 async def load(dataplane: DataPlaneDep, model_name: str, body: OptionalBody = None) -> ModelLoaded:
     """Re-read every version of the model from disk, check each card, checksum and signature,
@@ -123,8 +97,7 @@ async def load(dataplane: DataPlaneDep, model_name: str, body: OptionalBody = No
 @router.post(
     "/models/{model_name}/unload",
     summary="Unload a model",
-    responses=error_responses(400, 404, 409, 415, 503),
-    openapi_extra=OPTIONAL_BODY_OPENAPI,
+    responses=error_responses(400, 404, 409, 503),
 )
 async def unload(
     dataplane: DataPlaneDep, model_name: str, body: OptionalBody = None
