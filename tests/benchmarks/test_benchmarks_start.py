@@ -23,6 +23,7 @@ SCRIPTS = [
     "quantize",
     "capacity",
     "unary",
+    "observability_cost",
 ]
 NEED_WRK = {"http_predict", "levers", "capacity"}
 NEED_H2LOAD = {"unary"}
