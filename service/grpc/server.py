@@ -18,6 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from service.grpc.bounds import server_options
 from service.grpc.observer import CallObserver
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
@@ -92,11 +93,7 @@ class GrpcServer:
                     dataplane.metrics, settings.access_log, _keys(settings), REQUEST_READERS
                 )
             ],
-            options=[
-                ("grpc.max_receive_message_length", settings.max_request_bytes),
-                ("grpc.max_send_message_length", settings.max_request_bytes),
-                ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
-            ],
+            options=server_options(settings),
         )
         pb_grpc.add_GRPCInferenceServiceServicer_to_server(
             InferenceServicer(dataplane), self.server
