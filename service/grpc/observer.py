@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from service.grpc.admission import Admission, sized
 from service.grpc.status import status_code
 from service.inference.auth import ApiKeys
 from service.inference.errors import BadRequest, ServiceError
@@ -65,6 +66,17 @@ def _why(error: DecodeError) -> str:
     return str(error).rsplit(": ", 1)[-1].lower()
 
 
+def _decoded(behaviour: Behaviour) -> Behaviour:
+    """``behaviour``, refusing a request its deserializer could not read."""
+
+    async def decoded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if isinstance(request, Undecodable):
+            raise BadRequest(request.message, "bad_message")
+        return await behaviour(request, context)
+
+    return decoded
+
+
 def _authorization(context: grpc.aio.ServicerContext) -> str | None:
     for key, value in context.invocation_metadata() or ():
         if key == "authorization":
@@ -74,7 +86,8 @@ def _authorization(context: grpc.aio.ServicerContext) -> str | None:
 
 class CallObserver(grpc.aio.ServerInterceptor):
     """Wraps each unary-unary handler; streaming ones (reflection, health Watch) pass through.
-    ``readers`` replace the generated request deserializers of the methods they name.
+    ``readers`` replace the generated request deserializers of the methods they name; with an
+    ``admission``, the request message is read under its bounds, after the key check.
 
     With API keys, every call but the health ones needs ``authorization: Bearer <key>`` in its
     metadata, checked by the core's ``ApiKeys`` as REST checks its header (UNAUTHENTICATED).
@@ -86,11 +99,13 @@ class CallObserver(grpc.aio.ServerInterceptor):
         access_log: bool,
         keys: ApiKeys | None = None,
         readers: Mapping[str, Callable[[bytes], Any]] | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.metrics = metrics
         self.access_log = access_log
         self.keys = keys
         self.readers = dict(readers or {})
+        self.admission = admission
 
     async def intercept_service(
         self,
@@ -101,10 +116,18 @@ class CallObserver(grpc.aio.ServerInterceptor):
         if handler is None or handler.unary_unary is None:
             return handler
         method = handler_call_details.method
-        reader = self.readers.get(method, handler.request_deserializer)
-        return grpc.unary_unary_rpc_method_handler(
-            self._observed(method, handler.unary_unary),
-            request_deserializer=_lenient(reader),
+        reader = _lenient(self.readers.get(method, handler.request_deserializer))
+        behaviour = _decoded(handler.unary_unary)
+        if self.admission is None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._observed(method, behaviour),
+                request_deserializer=reader,
+                response_serializer=handler.response_serializer,
+            )
+        # Registered as stream-unary: the message is read by the admission, under its bounds.
+        return grpc.stream_unary_rpc_method_handler(
+            self._observed(method, self.admission.one_message(behaviour)),
+            request_deserializer=sized(reader),
             response_serializer=handler.response_serializer,
         )
 
@@ -117,8 +140,6 @@ class CallObserver(grpc.aio.ServerInterceptor):
             try:
                 if self.keys is not None and method not in OPEN_METHODS:
                     self.keys.check(_authorization(context))
-                if isinstance(request, Undecodable):
-                    raise BadRequest(request.message, "bad_message")
                 response = await behaviour(request, context)
             except ServiceError as error:
                 self.metrics.rejected_inputs.labels(error.reason).inc()

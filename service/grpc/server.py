@@ -7,6 +7,7 @@ fails loudly instead of being shared with a stranger.
 """
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
@@ -18,6 +19,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from service.grpc.admission import Admission
 from service.grpc.bounds import server_options
 from service.grpc.observer import CallObserver
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
@@ -37,6 +39,8 @@ for _file in (health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR):
     pb.POOL.AddSerializedFile(_file.serialized_pb)
 SERVICE_NAMES = (INFERENCE_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME)
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# Each worker also listens on a port of its own here, for the marker its stop sends itself.
+LOOPBACK = "127.0.0.1"
 
 
 class Health(health.aio.HealthServicer):
@@ -87,11 +91,19 @@ class GrpcServer:
         settings = dataplane.settings
         self.settings = settings
         self.health = Health(dataplane)
+        self.admission = Admission(
+            dataplane.inflight, settings.max_request_bytes, settings.grpc_receive_seconds
+        )
         self.server = grpc.aio.server(
             interceptors=[
+                self.admission,
                 CallObserver(
-                    dataplane.metrics, settings.access_log, _keys(settings), REQUEST_READERS
-                )
+                    dataplane.metrics,
+                    settings.access_log,
+                    _keys(settings),
+                    REQUEST_READERS,
+                    self.admission,
+                ),
             ],
             options=server_options(settings),
         )
@@ -101,6 +113,7 @@ class GrpcServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(SERVICE_NAMES, self.server, pool=pb.POOL)
         self.port: int | None = None
+        self.marker_target = ""
         self.stopping: asyncio.Future[None] | None = None
 
     async def start(self) -> int:
@@ -110,6 +123,8 @@ class GrpcServer:
             self.port = self.server.add_insecure_port(wanted)
         except RuntimeError as error:
             raise OSError(f"gRPC cannot listen on {wanted}: {error}") from None
+        marker_port = self.server.add_insecure_port(address(LOOPBACK, 0))
+        self.marker_target = address(LOOPBACK, marker_port)
         await self.server.start()
         await self.health.publish()
         logger.info(
@@ -128,11 +143,17 @@ class GrpcServer:
         await asyncio.shield(self.begin_stop())
 
     async def _drain(self) -> None:
+        """Calls received before the stop are served, later ones get UNAVAILABLE (see
+        ``Admission``); once the first have ended, or the grace is over, grpc stops."""
         self.health.stopping = True
         await self.health.publish()
         grace = self.settings.grpc_drain_seconds
         logger.info("gRPC stopping: new calls refused, calls in flight get up to %.0f s", grace)
-        await self.server.stop(grace)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.admission.drained(self.marker_target), grace)
+        await self.server.stop(max(0.0, grace - (loop.time() - started)))
 
 
 @contextmanager

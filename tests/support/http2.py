@@ -14,7 +14,6 @@ from hpack import Decoder, Encoder
 from hyperframe.frame import (
     DataFrame,
     Frame,
-    GoAwayFrame,
     HeadersFrame,
     PingFrame,
     RstStreamFrame,
@@ -37,7 +36,6 @@ class HeldCall:
     def __init__(self, port: int, method: str, message: bytes, held_back: int = 100) -> None:
         self.socket = socket.create_connection(("127.0.0.1", port), timeout=30.0)
         self.decoder = Decoder()
-        self.goaway_last_stream: int | None = None
         self.header_blocks: list[dict[str, str]] = []
         headers = Encoder().encode(call_headers(port, method))
         header_block = HeadersFrame(STREAM, data=headers, flags=["END_HEADERS"])
@@ -66,8 +64,6 @@ class HeldCall:
             frames.append(frame)
             if isinstance(frame, SettingsFrame) and "ACK" not in frame.flags:
                 self.socket.sendall(SettingsFrame(0, flags=["ACK"]).serialize())
-            if isinstance(frame, GoAwayFrame):
-                self.goaway_last_stream = frame.last_stream_id
             if isinstance(frame, HeadersFrame):
                 # Every block, in order: HPACK's table depends on all that came before.
                 self.header_blocks.append(dict(self.decoder.decode(frame.data)))

@@ -1,0 +1,200 @@
+"""A unary call's request message, read under bounds before its method runs.
+
+grpc reads a unary call's message before the method is called, opening the stream's flow-control
+window to the message's full length as soon as the call starts: a client that sends all but the
+last byte of a 30 MiB message holds 30 MiB for as long as it likes, and the in-flight budget
+never hears of it. So each unary method is registered as stream-unary (the same bytes on the
+wire; clients see no difference) and its one message is read here:
+
+- only while the call holds a share of the in-flight budget (``service.inference.budget``) as
+  large as the largest message, shrunk to the message's real size once it has arrived: bytes
+  still arriving count like bytes being decoded. A call that finds no room waits, then gets
+  RESOURCE_EXHAUSTED;
+- within ``MNIST_GRPC_RECEIVE_SECONDS`` of the call's start, else DEADLINE_EXCEEDED, and grpc
+  lets go of what arrived;
+- and not at all once the server is stopping, unless it came before the stop: UNAVAILABLE, a
+  status clients retry elsewhere.
+
+Until the message is asked for, a stream's window stays at 64 KiB (``service.grpc.bounds``
+turns off the probing that would grow it).
+"""
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from service.inference.budget import InflightBudget
+from service.inference.errors import BadRequest, ServiceError
+
+Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+# A call to no service, that a stopping server sends itself (see ``Admission``).
+MARKER_METHOD = "/mnist_mlp.Drain/Marker"
+MARKER_KEY = "x-drain-marker"
+# Once those have ended, the stop waits until calls stop coming for a moment (a client told
+# UNAVAILABLE goes elsewhere), but not longer than this.
+QUIET_SECONDS = 0.05
+QUIET_WAIT_SECONDS = 1.0
+# Per call (each grpc call runs in its own task): handed over before the stop's marker?
+_came_before_marker: ContextVar[bool] = ContextVar("came_before_marker", default=True)
+
+
+class ReceiveTimeout(ServiceError):
+    """The request message did not arrive in time."""
+
+    status_code = 408
+    reason = "receive_timeout"
+
+
+class Stopping(ServiceError):
+    """The server is stopping; the client should try another."""
+
+    status_code = 503
+    reason = "stopping"
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A request message as read off the wire: its size there, and what it decoded to."""
+
+    nbytes: int
+    message: Any
+
+
+def sized(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Received]:
+    """``deserializer`` that also tells the message's size on the wire."""
+
+    def deserialize(data: bytes) -> Received:
+        return Received(len(data), data if deserializer is None else deserializer(data))
+
+    return deserialize
+
+
+class Admission(grpc.aio.ServerInterceptor):
+    """Reads the message of every unary call under the bounds above, and lets a stop serve
+    every call received before it (``drained``).
+
+    grpc's own stop cancels at once, with no status the service sees, every call it has
+    received but not yet handed to the service: under load most of the calls in flight wait
+    there. So a stop first sends a marker call to this very server, on a loopback port of this
+    worker's own: grpc hands calls over in the order they came, so the calls handed over
+    before the marker came before the stop and are served; those after it are refused with
+    UNAVAILABLE. Only once the served ones have ended, and calls have stopped coming for a
+    moment, does grpc stop.
+
+    As an interceptor it must come first, so that it sees each call before any other does.
+    """
+
+    def __init__(self, budget: InflightBudget, largest_message: int, receive_seconds: float):
+        if largest_message > budget.capacity:
+            raise ValueError("the largest message must fit in the in-flight budget")
+        if receive_seconds <= 0:
+            raise ValueError("receive_seconds must be positive")
+        self.budget = budget
+        self.largest_message = largest_message
+        self.receive_seconds = receive_seconds
+        self.stopping = False
+        self.marker_seen = False
+        self.in_flight = 0
+        self._token = secrets.token_hex(16)
+        self._last_call = 0.0
+        self._changed: asyncio.Event | None = None
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        if handler_call_details.method == MARKER_METHOD:
+            if (MARKER_KEY, self._token) in tuple(handler_call_details.invocation_metadata):
+                self.marker_seen = True
+                self._notify()
+            return None
+        _came_before_marker.set(not self.marker_seen)
+        self._last_call = asyncio.get_running_loop().time()
+        self.in_flight += 1  # Before any await: counted in the order grpc hands calls over.
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.stream_unary is None:
+            self._ended()  # Not a unary call: grpc's stop waits for it.
+            return handler
+        return grpc.stream_unary_rpc_method_handler(
+            self._counted(handler.stream_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _counted(self, behaviour: Behaviour) -> Behaviour:
+        async def counted(requests: AsyncIterator[Received], context: Any) -> Any:
+            try:
+                return await behaviour(requests, context)
+            finally:
+                self._ended()
+
+        return counted
+
+    def one_message(self, behaviour: Behaviour) -> Behaviour:
+        """A stream-unary behaviour that reads one message, then runs ``behaviour`` on it."""
+
+        async def admitted(requests: AsyncIterator[Received], context: Any) -> Any:
+            if self.stopping and not _came_before_marker.get():
+                raise Stopping("the server is stopping; retry on another instance")
+            deadline = asyncio.get_running_loop().time() + self.receive_seconds
+            async with self.budget.reserve(self.largest_message) as reservation:
+                received = await self._receive(requests, deadline)
+                reservation.shrink(self.largest_message - received.nbytes)
+                return await behaviour(received.message, context)
+
+        return admitted
+
+    async def _receive(self, requests: AsyncIterator[Received], deadline: float) -> Received:
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await anext(requests)
+        except TimeoutError:
+            raise ReceiveTimeout(
+                f"the request message did not arrive within {self.receive_seconds:g} s "
+                "(MNIST_GRPC_RECEIVE_SECONDS)"
+            ) from None
+        except StopAsyncIteration:
+            raise BadRequest("the call ended without a request message", "no_message") from None
+
+    def _ended(self) -> None:
+        self.in_flight -= 1
+        self._notify()
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    async def drained(self, marker_target: str) -> None:
+        """From now on refuse the calls that come after the marker sent to ``marker_target``
+        (this server); return once every call before it has ended. The caller bounds the wait."""
+        self.stopping = True
+        self._changed = asyncio.Event()
+        marker = asyncio.ensure_future(self._send_marker(marker_target))
+        try:
+            while not (self.marker_seen and self.in_flight == 0):
+                self._changed.clear()
+                await self._changed.wait()
+        finally:
+            marker.cancel()
+        await self._quiet()
+
+    async def _quiet(self) -> None:
+        """Wait (at most ``QUIET_WAIT_SECONDS``) until no call has come for ``QUIET_SECONDS``:
+        the calls that grpc holds, not yet handed over, would be cancelled by its stop."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + QUIET_WAIT_SECONDS
+        while (now := loop.time()) < give_up and now - self._last_call < QUIET_SECONDS:
+            await asyncio.sleep(QUIET_SECONDS - (now - self._last_call))
+
+    async def _send_marker(self, target: str) -> None:
+        async with grpc.aio.insecure_channel(target) as channel:
+            call = channel.unary_unary(MARKER_METHOD)
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await call(b"", metadata=((MARKER_KEY, self._token),))
