@@ -29,8 +29,11 @@ from typing import Any
 
 import grpc
 
+from service.grpc.status import authorization, status_code
+from service.inference.auth import ApiKeys
 from service.inference.budget import InflightBudget
 from service.inference.errors import BadRequest, ServiceError
+from service.inference.metrics import Metrics
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 # A call to no service, that a stopping server sends itself (see ``Admission``).
@@ -76,8 +79,9 @@ def sized(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Rece
 
 
 class Admission(grpc.aio.ServerInterceptor):
-    """Reads the message of every unary call under the bounds above, and lets a stop serve
-    every call received before it (``drained``).
+    """Registers each unary method as stream-unary and reads its message under the bounds above,
+    after the API key check of a method that needs one; and lets a stop serve every call
+    received before it (``drained``).
 
     grpc's own stop cancels at once, with no status the service sees, every call it has
     received but not yet handed to the service: under load most of the calls in flight wait
@@ -87,10 +91,18 @@ class Admission(grpc.aio.ServerInterceptor):
     UNAVAILABLE. Only once the served ones have ended, and calls have stopped coming for a
     moment, does grpc stop.
 
-    As an interceptor it must come first, so that it sees each call before any other does.
+    Interceptors come in order: this one after the observer (which then logs its refusals),
+    before any that would await before handing a call on.
     """
 
-    def __init__(self, budget: InflightBudget, largest_message: int, receive_seconds: float):
+    def __init__(
+        self,
+        budget: InflightBudget,
+        largest_message: int,
+        receive_seconds: float,
+        metrics: Metrics,
+        keys: ApiKeys | None = None,
+    ) -> None:
         if largest_message > budget.capacity:
             raise ValueError("the largest message must fit in the in-flight budget")
         if receive_seconds <= 0:
@@ -98,56 +110,65 @@ class Admission(grpc.aio.ServerInterceptor):
         self.budget = budget
         self.largest_message = largest_message
         self.receive_seconds = receive_seconds
+        self.metrics = metrics
+        self.keys = keys
         self.stopping = False
         self.marker_seen = False
         self.in_flight = 0
         self._token = secrets.token_hex(16)
         self._last_call = 0.0
         self._changed: asyncio.Event | None = None
+        self._admitted: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
-        if handler_call_details.method == MARKER_METHOD:
+        method = handler_call_details.method
+        if method == MARKER_METHOD:
             if (MARKER_KEY, self._token) in tuple(handler_call_details.invocation_metadata):
                 self.marker_seen = True
                 self._notify()
             return None
+        # Before any await: in the order grpc hands calls over.
         _came_before_marker.set(not self.marker_seen)
         self._last_call = asyncio.get_running_loop().time()
-        self.in_flight += 1  # Before any await: counted in the order grpc hands calls over.
+        self.in_flight += 1
         handler = await continuation(handler_call_details)
-        if handler is None or handler.stream_unary is None:
+        if handler is None or handler.unary_unary is None:
             self._ended()  # Not a unary call: grpc's stop waits for it.
             return handler
-        return grpc.stream_unary_rpc_method_handler(
-            self._counted(handler.stream_unary),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        cached = self._admitted.get(method)
+        if cached is None or cached[0] is not handler:
+            admitted = grpc.stream_unary_rpc_method_handler(
+                self._one_message(handler.unary_unary),
+                request_deserializer=sized(handler.request_deserializer),
+                response_serializer=handler.response_serializer,
+            )
+            cached = self._admitted[method] = (handler, admitted)
+        return cached[1]
 
-    def _counted(self, behaviour: Behaviour) -> Behaviour:
-        async def counted(requests: AsyncIterator[Received], context: Any) -> Any:
-            try:
-                return await behaviour(requests, context)
-            finally:
-                self._ended()
-
-        return counted
-
-    def one_message(self, behaviour: Behaviour) -> Behaviour:
+    def _one_message(self, behaviour: Behaviour) -> Behaviour:
         """A stream-unary behaviour that reads one message, then runs ``behaviour`` on it."""
+        keys = self.keys if getattr(behaviour, "needs_key", False) else None
 
         async def admitted(requests: AsyncIterator[Received], context: Any) -> Any:
-            if self.stopping and not _came_before_marker.get():
-                raise Stopping("the server is stopping; retry on another instance")
-            deadline = asyncio.get_running_loop().time() + self.receive_seconds
-            async with self.budget.reserve(self.largest_message) as reservation:
-                received = await self._receive(requests, deadline)
-                reservation.shrink(self.largest_message - received.nbytes)
-                return await behaviour(received.message, context)
+            try:
+                if self.stopping and not _came_before_marker.get():
+                    raise Stopping("the server is stopping; retry on another instance")
+                if keys is not None:
+                    keys.check(authorization(context))
+                deadline = asyncio.get_running_loop().time() + self.receive_seconds
+                async with self.budget.reserve(self.largest_message) as reservation:
+                    received = await self._receive(requests, deadline)
+                    reservation.shrink(self.largest_message - received.nbytes)
+                    return await behaviour(received.message, context)
+            except ServiceError as error:  # Raised here: the method's own are answered.
+                self.metrics.rejected_inputs.labels(error.reason).inc()
+                await context.abort(status_code(error), error.message)
+            finally:
+                self._ended()
 
         return admitted
 

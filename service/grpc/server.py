@@ -23,12 +23,9 @@ from service.grpc.admission import Admission
 from service.grpc.bounds import server_options
 from service.grpc.observer import CallObserver
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
-from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
-from service.grpc.servicer import REQUEST_READERS, InferenceServicer
-from service.inference.auth import ApiKeys
+from service.grpc.servicer import InferenceServicer
 from service.inference.dataplane import DataPlane
 from service.inference.errors import NotReady
-from service.settings import Settings
 
 logger = logging.getLogger("service.grpc")
 
@@ -75,10 +72,6 @@ class Health(health.aio.HealthServicer):
             await self.set(service, self._status(service))
 
 
-def _keys(settings: Settings) -> ApiKeys | None:
-    return ApiKeys(settings.all_api_keys) if settings.all_api_keys else None
-
-
 def address(host: str, port: int) -> str:
     """``host:port``, with an IPv6 literal in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -91,25 +84,20 @@ class GrpcServer:
         settings = dataplane.settings
         self.settings = settings
         self.health = Health(dataplane)
+        servicer = InferenceServicer(dataplane)
         self.admission = Admission(
-            dataplane.inflight, settings.max_request_bytes, settings.grpc_receive_seconds
+            dataplane.inflight,
+            settings.max_request_bytes,
+            settings.grpc_receive_seconds,
+            dataplane.metrics,
+            servicer.keys,
         )
         self.server = grpc.aio.server(
-            interceptors=[
-                self.admission,
-                CallObserver(
-                    dataplane.metrics,
-                    settings.access_log,
-                    _keys(settings),
-                    REQUEST_READERS,
-                    self.admission,
-                ),
-            ],
+            # The observer first: it sees (and logs) what the admission refuses.
+            interceptors=[CallObserver(dataplane.metrics, settings.access_log), self.admission],
             options=server_options(settings),
         )
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(
-            InferenceServicer(dataplane), self.server
-        )
+        servicer.add_to_server(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(SERVICE_NAMES, self.server, pool=pb.POOL)
         self.port: int | None = None
