@@ -130,21 +130,27 @@ def closed_by_peer(connection: socket.socket, timeout: float) -> float | None:
     return None
 
 
-class StalledMessage(threading.Thread):
-    """One connection that sends one call's message of ``size`` bytes as fast as the server's
-    flow control allows, but for its last byte, then waits. It records, in seconds from its
-    start, when the server ended the call with a status or a reset (``ended_after``) and when
-    it closed the connection (``closed_after``). It answers SETTINGS and PINGs, as clients do."""
+class FlowingCall(threading.Thread):
+    """One connection that sends one call's ``message`` as fast as the server's flow control
+    allows, but for its last ``held_back`` bytes, then waits for the server. It records, in
+    seconds from its start, when the server ended the call with a status or a reset
+    (``ended_after``, with ``status``: grpc-status, or "reset") and when it closed the
+    connection (``closed_after``). It answers SETTINGS and PINGs, as clients do; the thread
+    ends when the connection does, or with ``close``."""
 
-    def __init__(self, port: int, method: str, size: int, **metadata: str) -> None:
+    def __init__(
+        self, port: int, method: str, message: bytes, held_back: int = 0, **metadata: str
+    ) -> None:
         super().__init__(daemon=True)
-        self.port = port
         self.headers = call_headers(port, method, **metadata)
-        self.to_send = 5 + size - 1
-        self.size = size
+        self.framed = memoryview(b"\x00" + struct.pack(">I", len(message)) + message)
+        self.to_send = len(self.framed) - held_back
         self.sent = 0
         self.windows = {0: 65_535, STREAM: 65_535}
         self.initial_window = 65_535
+        self.decoder = Decoder()
+        self.status: str | None = None
+        self.error: Exception | None = None
         self.ended_after: float | None = None
         self.closed_after: float | None = None
         self.started_at = 0.0
@@ -162,15 +168,15 @@ class StalledMessage(threading.Thread):
                 self._take(read_frame(self.socket))
         except OSError:
             pass
+        except Exception as error:  # A frame this client cannot read: the test says which.
+            self.error = error
         self.closed_after = time.monotonic() - self.started_at
 
     def _send_what_fits(self) -> None:
         frames = []
         while (room := min(*self.windows.values(), self.to_send - self.sent, FRAME_SIZE)) > 0:
-            data = bytearray(room)
-            if self.sent == 0:
-                data[:5] = b"\x00" + struct.pack(">I", self.size)
-            frames.append(DataFrame(STREAM, data=bytes(data)).serialize())
+            data = self.framed[self.sent : self.sent + room].tobytes()
+            frames.append(DataFrame(STREAM, data=data).serialize())
             self.sent += room
             for stream in self.windows:
                 self.windows[stream] -= room
@@ -189,7 +195,23 @@ class StalledMessage(threading.Thread):
             self.socket.sendall(
                 PingFrame(0, opaque_data=frame.opaque_data, flags=["ACK"]).serialize()
             )
-        elif isinstance(frame, RstStreamFrame | HeadersFrame) and self.ended_after is None:
+        elif isinstance(frame, DataFrame) and frame.flow_controlled_length:
+            self.socket.sendall(  # The response may be larger than one window.
+                WindowUpdateFrame(0, window_increment=frame.flow_controlled_length).serialize()
+                + WindowUpdateFrame(
+                    STREAM, window_increment=frame.flow_controlled_length
+                ).serialize()
+            )
+        elif isinstance(frame, HeadersFrame):
+            headers = dict(self.decoder.decode(frame.data))  # Every block: HPACK keeps state.
+            if "grpc-status" in headers:
+                self._ended(headers["grpc-status"])
+        elif isinstance(frame, RstStreamFrame):
+            self._ended("reset")
+
+    def _ended(self, status: str) -> None:
+        if self.ended_after is None:
+            self.status = status
             self.ended_after = time.monotonic() - self.started_at
 
     def close(self) -> None:
