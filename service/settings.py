@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.inference.cpus import available_cpus
+from service.inference.limits import DEFAULT_MAX_DECODE_BYTES
 
 SHIPPED_REPOSITORY = Path("models")
 
@@ -153,6 +154,13 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         25_000_000, ge=784, description="Largest width x height, checked from the image header."
     )
+    max_image_decode_bytes: int = Field(
+        DEFAULT_MAX_DECODE_BYTES,
+        ge=1024 * 1024,
+        description="Most memory decoding one image may take: width x height x the bytes a pixel "
+        "of its colour mode and format costs (3 for grey, 7 for 16-bit grey, 9 for colour, 17 for "
+        "WebP), checked from the header before decoding.",
+    )
     max_request_pixels: int = Field(
         50_000_000,
         ge=784,
@@ -194,8 +202,13 @@ class Settings(BaseSettings):
     def _image_fits_in_request(self) -> "Settings":
         if self.max_image_bytes > self.max_request_bytes:
             raise ValueError("max_image_bytes cannot exceed max_request_bytes")
-        if self.max_request_bytes > self.max_inflight_bytes:
-            raise ValueError("max_request_bytes cannot exceed max_inflight_bytes")
+        if 2 * self.max_request_bytes > self.max_inflight_bytes:
+            raise ValueError(
+                "max_request_bytes cannot exceed half of max_inflight_bytes (a body is held twice "
+                "while it is read)"
+            )
+        if self.max_image_decode_bytes > self.max_inflight_bytes:
+            raise ValueError("max_image_decode_bytes cannot exceed max_inflight_bytes")
         if self.max_image_pixels > self.max_request_pixels:
             raise ValueError("max_image_pixels cannot exceed max_request_pixels")
         return self

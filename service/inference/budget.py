@@ -10,7 +10,9 @@ gives it back when the answer is written::
         ...
         await reservation.extend(decoded_bytes)
 
-A request that does not fit waits its turn, first come first served, for at most
+A reservation entered inside another (the core's, inside the transport's around the request)
+grows the same share. A request that does not fit waits its turn, first come first served
+(requests growing a share they hold ahead of new ones), for at most
 ``MNIST_INFLIGHT_WAIT_SECONDS``: a burst of large requests queues for the few hundred
 milliseconds the ones before it take, instead of failing. Past that wait it is refused with
 ``Overloaded`` (503 + ``Retry-After`` over REST, RESOURCE_EXHAUSTED over gRPC): a waiting request
@@ -24,6 +26,7 @@ not thread-safe, and not shared between worker processes, each of which has its 
 
 import asyncio
 from collections import deque
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -37,9 +40,20 @@ class _Waiter:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
+    def was_granted(self) -> bool:
+        done = self.granted.done()
+        return done and not self.granted.cancelled() and self.granted.exception() is None
+
 
 class InflightBudget:
-    """Bytes of work in flight, at most ``capacity``; ``reserve`` takes a share for a request."""
+    """Bytes of work in flight, at most ``capacity``; ``reserve`` takes a share for a request.
+
+    A request asks twice or more: once to be admitted (its body), then to grow (what the body
+    becomes). Growing comes first: a request already holding a share is closer to giving it
+    back than one not started. A request that would wait to grow while every other holder waits
+    too would wait for nothing: it is refused at once, and when a release leaves only such
+    waiters, the latest of them is refused, so that its share lets the others go on.
+    """
 
     def __init__(self, capacity: int, wait_seconds: float) -> None:
         if capacity < 1:
@@ -49,20 +63,41 @@ class InflightBudget:
         self.capacity = capacity
         self.wait_seconds = wait_seconds
         self.in_use = 0
-        self._waiters: deque[_Waiter] = deque()
+        self.holders = 0
+        self._admissions: deque[_Waiter] = deque()
+        self._extensions: deque[_Waiter] = deque()
 
     @property
     def waiting(self) -> int:
-        """Requests waiting for their share now."""
-        return sum(1 for waiter in self._waiters if not waiter.granted.done())
+        """Requests waiting for their share, or for more of it, now."""
+        queued = (*self._admissions, *self._extensions)
+        return sum(1 for waiter in queued if not waiter.granted.done())
 
     def reserve(self, nbytes: int) -> "Reservation":
         """An async context manager holding ``nbytes`` of the budget while its block runs."""
         return Reservation(self, nbytes)
 
-    async def acquire(self, nbytes: int, held: int = 0) -> None:
-        """Take ``nbytes`` (a request already holding ``held`` more): at once when they fit and
-        nobody waits before, else after a wait of at most ``wait_seconds``, else ``Overloaded``."""
+    async def acquire(self, nbytes: int) -> None:
+        """Admit ``nbytes`` for a request holding nothing yet: at once when they fit and nobody
+        waits before, else after a wait of at most ``wait_seconds``, else ``Overloaded``."""
+        self._check_fits_at_all(nbytes, 0)
+        queued = self._live(self._admissions) + self._live(self._extensions)
+        if not queued and self._fits(nbytes):
+            self.in_use += nbytes
+            return
+        await self._wait(self._admissions, nbytes)
+
+    async def acquire_more(self, nbytes: int, held: int) -> None:
+        """``nbytes`` more for a request holding ``held``: ahead of every admission."""
+        self._check_fits_at_all(nbytes, held)
+        if not self._live(self._extensions) and self._fits(nbytes):
+            self.in_use += nbytes
+            return
+        if self._live(self._extensions) + 1 >= self.holders:
+            raise self._overloaded(nbytes)
+        await self._wait(self._extensions, nbytes)
+
+    def _check_fits_at_all(self, nbytes: int, held: int) -> None:
         if nbytes < 0:
             raise ValueError("cannot reserve a negative number of bytes")
         if held + nbytes > self.capacity:
@@ -71,23 +106,22 @@ class InflightBudget:
                 f"holds at most {self.capacity} (MNIST_MAX_INFLIGHT_BYTES)",
                 reason="over_inflight_budget",
             )
-        if not self._waiters and self.in_use + nbytes <= self.capacity:
-            self.in_use += nbytes
-            return
-        await self._wait(nbytes)
 
-    async def _wait(self, nbytes: int) -> None:
+    def _fits(self, nbytes: int) -> bool:
+        return self.in_use + nbytes <= self.capacity
+
+    async def _wait(self, queue: deque[_Waiter], nbytes: int) -> None:
         waiter = _Waiter(nbytes)
-        self._waiters.append(waiter)
+        queue.append(waiter)
         try:
             async with asyncio.timeout(self.wait_seconds):
                 await waiter.granted
         except TimeoutError:
-            if waiter.granted.done() and not waiter.granted.cancelled():
+            if waiter.was_granted():
                 return  # Granted in the loop turn the wait ran out: keep it.
             raise self._overloaded(nbytes) from None
         except BaseException:
-            if waiter.granted.done() and not waiter.granted.cancelled():
+            if waiter.was_granted():
                 # Granted in the same loop turn as the cancellation: give it back.
                 self.release(nbytes)
             raise
@@ -104,17 +138,32 @@ class InflightBudget:
         self._grant_waiters()
 
     def _grant_waiters(self) -> None:
-        """First come first served: a large request at the head is not overtaken by small ones."""
-        while self._waiters:
-            head = self._waiters[0]
+        """Growing requests first, then admissions, each first come first served: a large
+        request at the head is not overtaken by small ones. Then break a wait for nothing."""
+        if self._grant_in_order(self._extensions):
+            self._grant_in_order(self._admissions)
+        live = self._live(self._extensions)
+        if live and live >= self.holders:
+            latest = next(w for w in reversed(self._extensions) if not w.granted.done())
+            latest.granted.set_exception(self._overloaded(latest.nbytes))
+
+    def _grant_in_order(self, queue: deque[_Waiter]) -> bool:
+        """Grant the head of ``queue`` while it fits; whether the queue is now empty."""
+        while queue:
+            head = queue[0]
             if head.granted.done():
-                self._waiters.popleft()
-            elif self.in_use + head.nbytes <= self.capacity:
-                self._waiters.popleft()
+                queue.popleft()
+            elif self._fits(head.nbytes):
+                queue.popleft()
                 self.in_use += head.nbytes
                 head.granted.set_result(None)
             else:
-                return
+                return False
+        return True
+
+    @staticmethod
+    def _live(queue: deque[_Waiter]) -> int:
+        return sum(1 for waiter in queue if not waiter.granted.done())
 
     def _overloaded(self, nbytes: int) -> Overloaded:
         return Overloaded(
@@ -125,18 +174,31 @@ class InflightBudget:
 
 class Reservation:
     """A request's share of the budget: entered, it holds ``nbytes``; ``extend`` adds to it and
-    leaving gives all of it back, whether the block ends well or not."""
+    leaving gives all of it back, whether the block ends well or not.
 
-    __slots__ = ("_pending", "budget", "nbytes")
+    Entered while another reservation of the same budget is current in this task (a
+    transport's, around the request), it is part of that one: its bytes grow the request's
+    share, ahead of admissions, rather than asking again as a new request would.
+    """
+
+    __slots__ = ("_parent", "_pending", "_task", "_token", "budget", "nbytes")
 
     def __init__(self, budget: InflightBudget, nbytes: int) -> None:
         self.budget = budget
         self.nbytes = 0
         self._pending = nbytes
+        self._parent: Reservation | None = None
+        self._token: Token[Reservation | None] | None = None
+        self._task: asyncio.Task[object] | None = None
 
     async def __aenter__(self) -> "Reservation":
-        await self.budget.acquire(self._pending)
-        self.nbytes = self._pending
+        current = _current_reservation.get()
+        self._task = asyncio.current_task()
+        if current is not None and current.budget is self.budget and current._task is self._task:
+            self._parent = current
+        else:
+            self._token = _current_reservation.set(self)
+        await self.extend(self._pending)
         return self
 
     async def __aexit__(
@@ -145,17 +207,42 @@ class Reservation:
         exception: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        held, self.nbytes = self.nbytes, 0
-        self.budget.release(held)
+        self.shrink(self.nbytes)
+        if self._token is not None:
+            _current_reservation.reset(self._token)
 
     async def extend(self, nbytes: int) -> None:
-        """Hold ``nbytes`` more (waiting like ``reserve``): before decoding or growing a body."""
-        await self.budget.acquire(nbytes, held=self.nbytes)
+        """Hold ``nbytes`` more (the request's first bytes wait like an admission, later ones
+        ahead of admissions): before reading a body, decoding it or running the model on it."""
+        if nbytes < 0:
+            raise ValueError("cannot reserve a negative number of bytes")
+        if nbytes == 0:
+            return
+        if self._parent is not None:
+            await self._parent.extend(nbytes)
+        elif self.nbytes == 0:
+            await self.budget.acquire(nbytes)
+            self.budget.holders += 1
+        else:
+            await self.budget.acquire_more(nbytes, self.nbytes)
         self.nbytes += nbytes
 
     def shrink(self, nbytes: int) -> None:
         """Give back ``nbytes`` of this share early, once what they paid for is freed."""
         if nbytes < 0 or nbytes > self.nbytes:
             raise ValueError(f"cannot give back {nbytes} bytes of a {self.nbytes}-byte share")
+        if nbytes == 0:
+            return
         self.nbytes -= nbytes
+        if self._parent is not None:
+            self._parent.shrink(nbytes)
+            return
+        if self.nbytes == 0:
+            self.budget.holders -= 1
         self.budget.release(nbytes)
+
+
+# The reservation of the request this context serves, if any (see Reservation).
+_current_reservation: ContextVar[Reservation | None] = ContextVar(
+    "inflight_reservation", default=None
+)

@@ -21,7 +21,7 @@ from service.inference.codec import (
     requested_outputs,
 )
 from service.inference.errors import BadRequest, ServiceError
-from service.inference.image_files import image_size
+from service.inference.image_files import ImageHeader, read_header
 from service.inference.limits import (
     SMALL_BODY_BYTES,
     ImageLimits,
@@ -66,7 +66,9 @@ class DataPlane:
         self.metrics = metrics or Metrics()
         self.heavy_work_limiter = anyio.CapacityLimiter(settings.heavy_work_threads)
         self.image_limits = ImageLimits(
-            max_pixels=settings.max_image_pixels, max_side=settings.max_image_side
+            max_pixels=settings.max_image_pixels,
+            max_side=settings.max_image_side,
+            max_decode_bytes=settings.max_image_decode_bytes,
         )
         self.repository = ModelRepository.from_settings(settings)
         self.model_calls = model_calls(self.metrics, settings.dynamic_batching)
@@ -154,15 +156,17 @@ class DataPlane:
         classifier = self.model(None, version)
         check_uploads(uploads, self.settings.max_images_per_request, self.settings.max_image_bytes)
         small = sum(len(upload.data) for upload in uploads) <= SMALL_BODY_BYTES
-        images = await run_request_work(
-            self.heavy_work_limiter,
-            _decode_all,
-            uploads,
-            invert,
-            self.image_limits,
-            self.settings.max_request_pixels,
-            inline=small,
+        limiter, limits = self.heavy_work_limiter, self.image_limits
+        headers = await run_request_work(
+            limiter, _read_headers, uploads, limits, self.settings.max_request_pixels, inline=small
         )
+        # Decoded one after another: the largest decode is what the request holds at its peak.
+        decode_bytes = max(header.decode_bytes for header in headers)
+        async with self.inflight.reserve(decode_bytes):
+            inline = small and decode_bytes <= SMALL_BODY_BYTES
+            images = await run_request_work(
+                limiter, _decode_all, uploads, invert, limits, inline=inline
+            )
         names = (classifier.output_name,)
         (probabilities,) = await self.model_calls.run(classifier, names, images)
         predictions = _predictions(classifier, probabilities, uploads)
@@ -200,14 +204,22 @@ def _image_input(request: InferenceRequest, classifier: Classifier) -> RequestIn
     return request.inputs[0]
 
 
-def _decode_all(
-    uploads: list[Upload], invert: InvertMode, limits: ImageLimits, max_request_pixels: int
-) -> np.ndarray:
-    """Every header is charged to the request's pixel budget before any pixel is decoded (one
-    image alone is bounded by ``max_image_pixels``, which the budget is at least)."""
-    if len(uploads) > 1:
-        budget = PixelBudget(max_request_pixels)
-        _each_image(uploads, lambda data: budget.spend(*image_size(data, limits)))
+def _read_headers(
+    uploads: list[Upload], limits: ImageLimits, max_request_pixels: int
+) -> list[ImageHeader]:
+    """Every header checked and charged to the request's pixel budget before any pixel is
+    decoded (one image alone is bounded by ``max_image_pixels``, which the budget is at least)."""
+    budget = PixelBudget(max_request_pixels)
+
+    def charged(data: bytes) -> ImageHeader:
+        header = read_header(data, limits)
+        budget.spend(header.width, header.height)
+        return header
+
+    return _each_image(uploads, charged)
+
+
+def _decode_all(uploads: list[Upload], invert: InvertMode, limits: ImageLimits) -> np.ndarray:
     arrays = _each_image(uploads, lambda data: image_to_array(data, invert, limits))
     return arrays[0][np.newaxis] if len(arrays) == 1 else np.stack(arrays)
 

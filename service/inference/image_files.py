@@ -7,6 +7,7 @@ clear 400 or 415 naming the format, never an exception from deep inside Pillow.
 
 import io
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -26,6 +27,14 @@ FORMAT_SIGNATURES: tuple[tuple[str, tuple[bytes, ...]], ...] = (
 SUPPORTED_FORMATS = "PNG, JPEG, GIF, BMP, TIFF or WebP"
 # Where Pillow's ``getexif`` looks for an orientation (besides a TIFF's own tags).
 ORIENTATION_SOURCES = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
+
+# Peak bytes a pixel costs from the header to the grayscale array, copies included (Pillow keeps
+# 1, 2 or 4 bytes a pixel, and converting or blending makes one or two more of the same size).
+# WebP decodes through an RGBA buffer of libwebp's own before Pillow copies it, whatever its mode.
+# Measured per mode at 4000x4000 (README "Limits and security"); the rest are 4-byte modes.
+DECODE_BYTES_PER_PIXEL = {"1": 3, "L": 3, "P": 3, "I;16": 7, "I;16L": 7, "I;16B": 7, "I;16N": 7}
+WIDE_MODE_DECODE_BYTES_PER_PIXEL = 9
+WEBP_DECODE_BYTES_PER_PIXEL = 17
 
 # The header check in ``open_image`` replaces Pillow's process-wide guard: it runs at the same
 # point (after the header, before any pixel), follows the settings, and names the size.
@@ -47,24 +56,56 @@ def sniff_format(data: bytes) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ImageHeader:
+    """What an image's header says it will cost: its size, and the bytes decoding it takes."""
+
+    width: int
+    height: int
+    decode_bytes: int
+
+
+def read_header(data: bytes, limits: ImageLimits) -> ImageHeader:
+    """The header alone, checked against the limits; nothing decoded (the PNGs of the fast path
+    without Pillow)."""
+    fast = png.simple_png_header(data, min(limits.max_side, WORKING_SIDE))
+    if fast is not None:
+        width, height, channels = fast
+        return _check_header(width, height, _fast_path_bytes_per_pixel(channels), "PNG", limits)
+    return _open_header(data, limits)[2]
+
+
 def image_size(data: bytes, limits: ImageLimits) -> tuple[int, int]:
     """Width and height from the header alone, checked against the limits; nothing decoded."""
-    return _open_header(data, limits)[0].size
+    header = read_header(data, limits)
+    return header.width, header.height
 
 
-def _open_header(data: bytes, limits: ImageLimits) -> tuple[Image.Image, str]:
+def decode_bytes_per_pixel(mode: str, image_format: str) -> int:
+    """Peak bytes a pixel of this colour mode and format costs while it is decoded."""
+    if image_format == "WEBP":
+        return WEBP_DECODE_BYTES_PER_PIXEL
+    return DECODE_BYTES_PER_PIXEL.get(mode, WIDE_MODE_DECODE_BYTES_PER_PIXEL)
+
+
+def _fast_path_bytes_per_pixel(channels: int) -> int:
+    return decode_bytes_per_pixel("L" if channels == 1 else "RGBA", "PNG")
+
+
+def _open_header(data: bytes, limits: ImageLimits) -> tuple[Image.Image, str, ImageHeader]:
     image_format = sniff_format(data)
     try:
         image = Image.open(io.BytesIO(data), formats=[image_format])
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise _corrupt(image_format, error) from None
-    _check_size(image.size, limits)
-    return image, image_format
+    width, height = image.size
+    per_pixel = decode_bytes_per_pixel(image.mode, image_format)
+    return image, image_format, _check_header(width, height, per_pixel, image_format, limits)
 
 
 def open_image(data: bytes, limits: ImageLimits) -> Image.Image:
     """Open, check the header's size against the limits, then decode the first frame."""
-    image, image_format = _open_header(data, limits)
+    image, image_format, _ = _open_header(data, limits)
     try:
         image.seek(0)
         image.load()
@@ -83,8 +124,10 @@ def _may_carry_orientation(image: Image.Image) -> bool:
     return hasattr(image, "tag_v2") or any(key in image.info for key in ORIENTATION_SOURCES)
 
 
-def _check_size(size: tuple[int, int], limits: ImageLimits) -> None:
-    width, height = size
+def _check_header(
+    width: int, height: int, bytes_per_pixel: int, image_format: str, limits: ImageLimits
+) -> ImageHeader:
+    """Side, pixels, then the memory decoding takes: each a 413 naming it, before decoding."""
     if width < 1 or height < 1:
         raise BadRequest(f"the image header gives an empty size {width}x{height}", "corrupt_image")
     if max(width, height) > limits.max_side:
@@ -97,6 +140,14 @@ def _check_size(size: tuple[int, int], limits: ImageLimits) -> None:
             f"image is {width}x{height} pixels; at most {limits.max_pixels} pixels are allowed",
             reason="too_many_pixels",
         )
+    decode_bytes = width * height * bytes_per_pixel
+    if decode_bytes > limits.max_decode_bytes:
+        raise PayloadTooLarge(
+            f"image is a {width}x{height} {image_format}: decoding it takes {decode_bytes} bytes "
+            f"of memory; at most {limits.max_decode_bytes} are allowed",
+            reason="decode_too_large",
+        )
+    return ImageHeader(width, height, decode_bytes)
 
 
 def _corrupt(image_format: str, error: BaseException) -> BadRequest:
@@ -191,7 +242,7 @@ def simple_png_grayscale(data: bytes, limits: ImageLimits) -> np.ndarray | None:
     if header is None:
         return None
     width, height, channels = header
-    _check_size((width, height), limits)
+    _check_header(width, height, _fast_path_bytes_per_pixel(channels), "PNG", limits)
     pixels = png.decode(data, channels)
     if pixels is None or pixels.shape[:2] != (height, width):
         return None

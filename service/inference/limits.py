@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 from service.inference.errors import PayloadTooLarge
 
+# The memory one image may take while it is decoded (MNIST_MAX_IMAGE_DECODE_BYTES).
+DEFAULT_MAX_DECODE_BYTES = 128 * 1024 * 1024
 # Parsing or decoding this many bytes costs less than the hop to a worker thread: a request
 # body, gRPC message or set of images this small is handled on the event loop.
 SMALL_BODY_BYTES = 64 * 1024
@@ -15,6 +17,7 @@ class ImageLimits:
 
     max_pixels: int
     max_side: int
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
 
 
 @dataclass(frozen=True)

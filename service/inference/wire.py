@@ -35,10 +35,19 @@ class EncodedResponse:
 
 def parse_inference_body(body: bytes, header_length: str | None) -> InferenceBody:
     """Split, parse and validate the envelope; tensor values are left to the codec."""
-    json_length = len(body) if header_length is None else _parse_header_length(header_length, body)
+    json_length = _json_length(body, header_length)
     request = parse_request(_load_json(body[:json_length]))
     binary_inputs = _binary_sections(request, memoryview(body)[json_length:])
     return InferenceBody(request=request, binary_inputs=binary_inputs)
+
+
+def json_header(body: bytes, header_length: str | None) -> bytes:
+    """The body's JSON: all of it, or its first ``header_length`` bytes (binary data follows)."""
+    return body if header_length is None else body[: _json_length(body, header_length)]
+
+
+def _json_length(body: bytes, header_length: str | None) -> int:
+    return len(body) if header_length is None else _parse_header_length(header_length, body)
 
 
 def encode_response(result: InferenceResult) -> EncodedResponse:

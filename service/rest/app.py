@@ -13,6 +13,7 @@ from service.inference.repository import ModelRepository, open_repository
 from service.rest.api_keys import ApiKeyGuard, document_api_keys
 from service.rest.connection import CONNECTION_POLICY, ConnectionPolicy
 from service.rest.errors import install_error_handlers
+from service.rest.inflight import InflightBodies
 from service.rest.middleware import (
     RequestBodyGuard,
     RequestObserver,
@@ -99,10 +100,12 @@ def create_app(
 
 def add_service_middleware(app: FastAPI, dataplane: DataPlane) -> None:
     """The service's middleware in the app's one stack, outermost first: request observation
-    (metrics, access log), CORS and the API-key check when configured, the request body guard.
+    (metrics, access log), CORS and the API-key check when configured, the request body guard,
+    the in-flight budget's charge for bodies.
     Middleware a user adds later with ``app.add_middleware`` goes outside them all and sees
     every request, the hot routes' included."""
     settings = dataplane.settings
+    app.add_middleware(InflightBodies, budget=dataplane.inflight)
     app.add_middleware(RequestBodyGuard, max_bytes=settings.max_request_bytes)
     if settings.all_api_keys:
         app.add_middleware(ApiKeyGuard, keys=ApiKeys(settings.all_api_keys))

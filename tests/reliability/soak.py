@@ -32,6 +32,7 @@ from tests.reliability.payloads import (
 )
 from tests.support.images import png_header_claiming
 from tests.support.live_server import LiveService, request_head
+from tests.support.memory import resident_kib
 from tests.support.models import write_model
 from tests.support.multipart import multipart
 
@@ -120,14 +121,6 @@ async def trickle_client(port: int, tally: Tally, start: float, end: float) -> N
         tally.trickled[status_line.split(b" ")[1].decode()] += 1
         writer.close()
         await writer.wait_closed()
-
-
-def resident_kib(pid: int) -> int:
-    """VmRSS of a process, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 async def sample_memory(pid: int, tally: Tally, end: float) -> list[tuple[float, int]]:

@@ -99,8 +99,7 @@ def test_past_the_wait_a_request_is_refused_with_503_and_retry_after() -> None:
         async with budget.reserve(8 * MiB):
             started = loop.time()
             with pytest.raises(Overloaded) as refusal:
-                async with budget.reserve(4 * MiB):
-                    pass
+                await asyncio.create_task(enter(budget, 4 * MiB))  # another request
             waited = loop.time() - started
         return refusal.value, waited, budget.in_use
 
@@ -115,6 +114,11 @@ def test_past_the_wait_a_request_is_refused_with_503_and_retry_after() -> None:
         f"{4 * MiB} more than the {10 * MiB} it may hold; retry shortly"
     )
     assert status_code(error) == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def enter(budget: InflightBudget, nbytes: int) -> None:
+    async with budget.reserve(nbytes):
+        pass
 
 
 def test_no_wait_refuses_at_once() -> None:
@@ -188,6 +192,58 @@ def test_a_waiter_cancelled_in_the_turn_it_was_granted_gives_the_bytes_back() ->
     assert run(scenario()) == 0
 
 
+def test_a_reservation_inside_another_of_the_same_request_grows_its_share() -> None:
+    """The core's reservation inside the transport's: one share, which grows ahead of the
+    requests waiting to be admitted."""
+
+    async def scenario() -> list[object]:
+        budget = InflightBudget(10 * MiB, wait_seconds=5)
+        seen: list[object] = []
+        async with budget.reserve(4 * MiB) as outer:
+            newcomer = asyncio.create_task(enter(budget, 7 * MiB))  # waits for room
+            await asyncio.sleep(0.01)
+            async with budget.reserve(5 * MiB) as inner:  # 9 MiB: fits, newcomer or not
+                seen += [outer.nbytes, inner.nbytes, budget.in_use, budget.holders]
+            seen += [outer.nbytes, budget.in_use]
+        await newcomer
+        seen.append(budget.in_use)
+        return seen
+
+    assert run(scenario()) == [9 * MiB, 5 * MiB, 9 * MiB, 1, 4 * MiB, 4 * MiB, 0]
+
+
+def test_requests_that_all_wait_to_grow_are_not_left_waiting_for_nothing() -> None:
+    """Two requests each hold 4 MiB of 10 and each wants 4 more: the second to ask would
+    wait for a share only the first can give back, while the first waits too. It is refused at
+    once (not after the wait), its share goes back, and the first grows."""
+
+    async def scenario() -> tuple[list[str], float]:
+        budget = InflightBudget(10 * MiB, wait_seconds=5)
+        outcome: list[str] = []
+        both_hold = asyncio.Barrier(2)
+
+        async def request(name: str) -> None:
+            try:
+                async with budget.reserve(4 * MiB) as reservation:
+                    await both_hold.wait()
+                    await reservation.extend(4 * MiB)
+                    outcome.append(f"{name} grew")
+            except Overloaded:
+                outcome.append(f"{name} refused")
+
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.gather(request("first"), request("second"))
+        return outcome, loop.time() - started
+
+    outcome, took = run(scenario())
+    assert sorted(outcome) == ["first grew", "second refused"] or sorted(outcome) == [
+        "first refused",
+        "second grew",
+    ]
+    assert took < 1.0
+
+
 @pytest.mark.parametrize(
     ("capacity", "wait_seconds"), [(0, 1.0), (10, -1.0)], ids=["empty", "negative wait"]
 )
@@ -211,5 +267,5 @@ def test_negative_reservations_and_over_release_are_refused() -> None:
 
 
 def test_the_request_body_limit_must_fit_in_the_budget() -> None:
-    with pytest.raises(ValidationError, match="max_request_bytes cannot exceed max_inflight_bytes"):
-        Settings(max_request_bytes=64 * MiB, max_inflight_bytes=32 * MiB)
+    with pytest.raises(ValidationError, match="max_request_bytes cannot exceed half of max_infl"):
+        Settings(max_request_bytes=32 * MiB, max_inflight_bytes=48 * MiB)

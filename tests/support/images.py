@@ -31,9 +31,10 @@ def drawn_seven(size: tuple[int, int] = (240, 300), ink: int = 0, paper: int = 2
     return image
 
 
-def png_header_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims an enormous size, as a decompression bomb does."""
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+def png_header_claiming(width: int, height: int, depth: int = 8, colour_type: int = 0) -> bytes:
+    """A tiny PNG whose header claims an enormous size, as a decompression bomb does (8-bit
+    grey unless told: ``depth=16, colour_type=6`` is 16-bit RGBA)."""
+    header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
     chunk = b"IHDR" + header
     ihdr = struct.pack(">I", len(header)) + chunk + struct.pack(">I", zlib.crc32(chunk))
     idat_payload = zlib.compress(b"\x00" * 64)

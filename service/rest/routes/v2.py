@@ -4,14 +4,18 @@ Each operation has one handler; its ``/versions/{model_version}`` path is stacke
 version reaches the dataplane as None on the unversioned path. Inference is a ``DirectRoute``.
 """
 
-from typing import Any
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 
 from service.inference.codec import InferenceResult
+from service.inference.costs import inference_bytes, json_parse_bytes
 from service.inference.dataplane import DataPlane
 from service.inference.dataplane import server_metadata as describe_server
+from service.inference.errors import PayloadTooLarge
 from service.inference.limits import SMALL_BODY_BYTES
 from service.inference.protocol import (
     InferenceRequest,
@@ -23,7 +27,13 @@ from service.inference.protocol import (
     ServerMetadata,
     inline_schema,
 )
-from service.inference.wire import HEADER_LENGTH, encode_response, parse_inference_body
+from service.inference.wire import (
+    HEADER_LENGTH,
+    InferenceBody,
+    encode_response,
+    json_header,
+    parse_inference_body,
+)
 from service.rest.content_encoding import decode_content
 from service.rest.dependencies import DataPlaneDep, ModelPath, dataplane_of
 from service.rest.openapi import error_responses
@@ -33,6 +43,7 @@ router = APIRouter(prefix="/v2", tags=["v2"])
 # Inference, the hot path: declared before the other routes, so that the router finds it first.
 infer_router = APIRouter(prefix="/v2", tags=["v2"], route_class=DirectRoute)
 
+Result = TypeVar("Result")
 JSON = "application/json"
 BINARY = "application/octet-stream"
 BINARY_CONTENT = {"schema": {"type": "string", "format": "binary"}}
@@ -112,16 +123,51 @@ def _encoded(result: InferenceResult) -> Response:
     return Response(encoded.body, media_type=BINARY, headers=headers)
 
 
-def _infer_off_loop(
+def _json_parse_bytes(body: bytes, header_length: str | None) -> int:
+    return json_parse_bytes(json_header(body, header_length))
+
+
+async def _infer_large(
     dataplane: DataPlane,
     model: tuple[str, str | None],
     body: bytes,
     content_encoding: str | None,
     header_length: str | None,
 ) -> Response:
-    """Synchronous on purpose: large or compressed bodies run in a worker thread."""
-    body = decode_content(body, content_encoding, dataplane.settings.max_request_bytes)
-    return _encoded(dataplane.infer_now(*model, parse_inference_body(body, header_length)))
+    """Each step in a worker thread, and charged to the in-flight budget before it runs (the
+    body itself is charged as it is read): the inflated body, its parsed JSON, the model call."""
+    inflight, settings = dataplane.inflight, dataplane.settings
+    inflated = settings.max_request_bytes if content_encoding is not None else 0
+    async with inflight.reserve(inflated) as reservation:
+        if content_encoding is not None:
+            body = await _in_thread(dataplane, decode_content, body, content_encoding, inflated)
+            reservation.shrink(inflated - len(body))
+        parse_cost = await _in_thread(dataplane, _json_parse_bytes, body, header_length)
+        if parse_cost > inflight.capacity:
+            raise PayloadTooLarge(
+                f"parsing this {len(body)}-byte JSON body takes about {parse_cost} bytes of "
+                f"memory, more than the {inflight.capacity} the service holds for requests in "
+                "flight; send large batches as binary tensor data",
+                "json_too_costly",
+            )
+        await reservation.extend(parse_cost)
+        parsed = await _in_thread(dataplane, parse_inference_body, body, header_length)
+        row = math.prod(size for size in dataplane.model(*model).card.inputs[0].shape if size > 0)
+        shapes = [tensor.shape for tensor in parsed.request.inputs]
+        await reservation.extend(inference_bytes(shapes, settings.max_batch_size * row))
+        return await _in_thread(dataplane, _infer_now, dataplane, model, parsed)
+
+
+def _infer_now(
+    dataplane: DataPlane, model: tuple[str, str | None], parsed: InferenceBody
+) -> Response:
+    return _encoded(dataplane.infer_now(*model, parsed))
+
+
+async def _in_thread(dataplane: DataPlane, function: Callable[..., Result], *arguments) -> Result:
+    return await anyio.to_thread.run_sync(
+        function, *arguments, limiter=dataplane.heavy_work_limiter
+    )
 
 
 async def infer(request: Request, model_name: str) -> Response:
@@ -140,10 +186,7 @@ async def infer(request: Request, model_name: str) -> Response:
     if len(body) <= SMALL_BODY_BYTES and content_encoding is None:
         parsed = parse_inference_body(body, header_length)
         return _encoded(await dataplane.infer(*model, parsed))
-    arguments = (dataplane, model, body, content_encoding, header_length)
-    return await anyio.to_thread.run_sync(
-        _infer_off_loop, *arguments, limiter=dataplane.heavy_work_limiter
-    )
+    return await _infer_large(dataplane, model, body, content_encoding, header_length)
 
 
 INFER_ROUTE: dict[str, Any] = {
