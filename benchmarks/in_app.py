@@ -34,10 +34,9 @@ ROUTES = {
     "infer": ("/v2/models/mnist_mlp/infer", one_digit_infer_request),
 }
 IN_APP_LEVERS = (
-    "access log unbatched",
+    "access log written on the event loop",
     "no metrics",
     "streaming multipart",
-    "hot routes through FastAPI",
     "decode in thread pool",
     "onnxruntime defaults",
 )

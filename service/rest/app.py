@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 
 from service.inference.auth import ApiKeys
 from service.inference.dataplane import SERVER_NAME, SERVER_VERSION, DataPlane
@@ -86,13 +87,15 @@ def create_app(
     app.state.dataplane = dataplane
     install_error_handlers(app)
     # The hot routes first: the router tries routes in order.
-    routers = [predict.router, v2.infer_router, v2.router, page.router, metrics.router]
-    routers.append(docs.router)
+    predict.add_routes(app.router)
+    v2.add_infer_routes(app.router)
+    routers = [v2.router, page.router, metrics.router, docs.router]
     if dataplane.settings.model_control:
         routers.append(repository.router)
     for router in routers:
         app.include_router(router)
-    paths = [route.path for router in routers for route in router.routes]
+    paths = [route.path for route in app.router.routes if isinstance(route, APIRoute)]
+    paths += [route.path for router in routers for route in router.routes]
     app.state.route_templates = RouteTemplates([app.openapi_url, *paths])
     add_service_middleware(app, dataplane)
     return app

@@ -40,8 +40,6 @@ from service.rest.openapi import error_responses
 from service.rest.routing import DirectRoute
 
 router = APIRouter(prefix="/v2", tags=["v2"])
-# Inference, the hot path: declared before the other routes, so that the router finds it first.
-infer_router = APIRouter(prefix="/v2", tags=["v2"], route_class=DirectRoute)
 
 Result = TypeVar("Result")
 JSON = "application/json"
@@ -189,22 +187,26 @@ async def infer(request: Request, model_name: str) -> Response:
     return await _infer_large(dataplane, model, body, content_encoding, header_length)
 
 
-INFER_ROUTE: dict[str, Any] = {
-    "response_model": InferenceResponse,
-    "responses": INFER_RESPONSES,
-    "methods": ["POST"],
-}
-infer_router.add_api_route(
-    "/models/{model_name}/infer",
-    infer,
-    openapi_extra=INFER_OPENAPI,
-    summary="Inference",
-    **INFER_ROUTE,
-)
-infer_router.add_api_route(
-    "/models/{model_name}/versions/{model_version}/infer",
-    infer,
-    openapi_extra=INFER_OPENAPI | VERSION_PARAMETER,
-    summary="Inference on a model version",
-    **INFER_ROUTE,
-)
+def add_infer_routes(router: APIRouter) -> None:
+    """Inference, on the app's own router (as ``predict.add_routes``), both paths."""
+    shared: dict[str, Any] = {
+        "methods": ["POST"],
+        "route_class_override": DirectRoute,
+        "response_model": InferenceResponse,
+        "responses": INFER_RESPONSES,
+        "tags": ["v2"],
+    }
+    router.add_api_route(
+        "/v2/models/{model_name}/infer",
+        infer,
+        openapi_extra=INFER_OPENAPI,
+        summary="Inference",
+        **shared,
+    )
+    router.add_api_route(
+        "/v2/models/{model_name}/versions/{model_version}/infer",
+        infer,
+        openapi_extra=INFER_OPENAPI | VERSION_PARAMETER,
+        summary="Inference on a model version",
+        **shared,
+    )
