@@ -7,9 +7,9 @@ never hears of it. So each unary method is registered as stream-unary (the same 
 wire; clients see no difference) and its one message is read here:
 
 - only while the call holds a share of the in-flight budget (``service.inference.budget``) as
-  large as the largest message, shrunk to the message's real size once it has arrived: bytes
-  still arriving count like bytes being decoded. A call that finds no room waits, then gets
-  RESOURCE_EXHAUSTED;
+  large as two copies of the largest message (grpc's, and the bytes the method gets), shrunk to
+  two of the real size once it has arrived: bytes still arriving count like bytes decoded. A
+  call that finds no room waits, then gets RESOURCE_EXHAUSTED;
 - within ``MNIST_GRPC_RECEIVE_SECONDS`` of the call's start, else DEADLINE_EXCEEDED, and grpc
   lets go of what arrived;
 - and not at all once the server is stopping, unless it came before the stop: UNAVAILABLE, a
@@ -22,7 +22,7 @@ turns off the probing that would grow it).
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +36,8 @@ from service.inference.errors import BadRequest, ServiceError
 from service.inference.metrics import Metrics
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+# A message is held twice while it is read: by grpc, and as the bytes given to the method.
+COPIES = 2
 # A call to no service, that a stopping server sends itself (see ``Admission``).
 MARKER_METHOD = "/mnist_mlp.Drain/Marker"
 MARKER_KEY = "x-drain-marker"
@@ -102,9 +104,10 @@ class Admission(grpc.aio.ServerInterceptor):
         receive_seconds: float,
         metrics: Metrics,
         keys: ApiKeys | None = None,
+        costs: Mapping[str, Callable[[Any], int]] | None = None,
     ) -> None:
-        if largest_message > budget.capacity:
-            raise ValueError("the largest message must fit in the in-flight budget")
+        if COPIES * largest_message > budget.capacity:
+            raise ValueError(f"{COPIES} of the largest message must fit in the in-flight budget")
         if receive_seconds <= 0:
             raise ValueError("receive_seconds must be positive")
         self.budget = budget
@@ -112,6 +115,7 @@ class Admission(grpc.aio.ServerInterceptor):
         self.receive_seconds = receive_seconds
         self.metrics = metrics
         self.keys = keys
+        self.costs = dict(costs or {})
         self.stopping = False
         self.marker_seen = False
         self.in_flight = 0
@@ -142,15 +146,18 @@ class Admission(grpc.aio.ServerInterceptor):
         cached = self._admitted.get(method)
         if cached is None or cached[0] is not handler:
             admitted = grpc.stream_unary_rpc_method_handler(
-                self._one_message(handler.unary_unary),
+                self._one_message(handler.unary_unary, self.costs.get(method)),
                 request_deserializer=sized(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
             cached = self._admitted[method] = (handler, admitted)
         return cached[1]
 
-    def _one_message(self, behaviour: Behaviour) -> Behaviour:
-        """A stream-unary behaviour that reads one message, then runs ``behaviour`` on it."""
+    def _one_message(
+        self, behaviour: Behaviour, cost: Callable[[Any], int] | None = None
+    ) -> Behaviour:
+        """A stream-unary behaviour that reads one message, then runs ``behaviour`` on it,
+        first growing its share by ``cost(message)``: what the method's work will hold."""
         keys = self.keys if getattr(behaviour, "needs_key", False) else None
 
         async def admitted(requests: AsyncIterator[Received], context: Any) -> Any:
@@ -160,9 +167,12 @@ class Admission(grpc.aio.ServerInterceptor):
                 if keys is not None:
                     keys.check(authorization(context))
                 deadline = asyncio.get_running_loop().time() + self.receive_seconds
-                async with self.budget.reserve(self.largest_message) as reservation:
+                reading = COPIES * self.largest_message
+                async with self.budget.reserve(reading) as reservation:
                     received = await self._receive(requests, deadline)
-                    reservation.shrink(self.largest_message - received.nbytes)
+                    reservation.shrink(reading - COPIES * received.nbytes)
+                    if cost is not None:
+                        await reservation.extend(cost(received.message))
                     return await behaviour(received.message, context)
             except ServiceError as error:  # Raised here: the method's own are answered.
                 self.metrics.rejected_inputs.labels(error.reason).inc()

@@ -9,9 +9,10 @@ fails loudly instead of being shared with a stranger.
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from types import FrameType
 
@@ -21,11 +22,13 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from service.grpc.admission import Admission
 from service.grpc.bounds import server_options
+from service.grpc.messages import InferRequest
 from service.grpc.observer import CallObserver
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from service.grpc.servicer import InferenceServicer
+from service.inference.costs import inference_bytes
 from service.inference.dataplane import DataPlane
-from service.inference.errors import NotReady
+from service.inference.errors import NotReady, ServiceError
 
 logger = logging.getLogger("service.grpc")
 
@@ -36,6 +39,7 @@ for _file in (health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR):
     pb.POOL.AddSerializedFile(_file.serialized_pb)
 SERVICE_NAMES = (INFERENCE_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME)
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+MODEL_INFER = f"/{INFERENCE_SERVICE}/ModelInfer"
 # Each worker also listens on a port of its own here, for the marker its stop sends itself.
 LOOPBACK = "127.0.0.1"
 
@@ -72,6 +76,25 @@ class Health(health.aio.HealthServicer):
             await self.set(service, self._status(service))
 
 
+def model_call_bytes(dataplane: DataPlane) -> Callable[[object], int]:
+    """What a ModelInfer request's model call holds, as REST charges it (``costs``)."""
+    settings = dataplane.settings
+
+    def cost(request: object) -> int:
+        if not isinstance(request, InferRequest):
+            return 0  # Undecodable: refused before any work.
+        message = request.message
+        try:
+            card = dataplane.model(message.model_name, message.model_version or None).card
+        except ServiceError:
+            return 0  # Refused by the method before any work.
+        row = math.prod(size for size in card.inputs[0].shape if size > 0)
+        shapes = [list(tensor.shape) for tensor in message.inputs]
+        return inference_bytes(shapes, settings.max_batch_size * row)
+
+    return cost
+
+
 def address(host: str, port: int) -> str:
     """``host:port``, with an IPv6 literal in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -91,6 +114,7 @@ class GrpcServer:
             settings.grpc_receive_seconds,
             dataplane.metrics,
             servicer.keys,
+            {MODEL_INFER: model_call_bytes(dataplane)},
         )
         self.server = grpc.aio.server(
             # The observer first: it sees (and logs) what the admission refuses.
