@@ -91,13 +91,14 @@ def test_a_connection_opens_at_most_max_concurrent_streams_calls(server: Served)
     assert refused == set(streams[STREAMS:])
 
 
-def test_a_client_with_more_calls_than_the_stream_limit_is_served(server: Served) -> None:
-    with inference_stub(server.target) as stub, ThreadPoolExecutor(STREAMS * 4) as pool:
-        calls = [
-            pool.submit(stub.ServerLive, pb.ServerLiveRequest(), timeout=10)
-            for _ in range(STREAMS * 4)
-        ]
-        assert all(call.result().live for call in calls)
+def test_a_client_using_every_stream_it_may_open_is_served(server: Served) -> None:
+    with inference_stub(server.target) as stub, ThreadPoolExecutor(STREAMS) as pool:
+        for _ in range(3):
+            calls = [
+                pool.submit(stub.ServerLive, pb.ServerLiveRequest(), timeout=10)
+                for _ in range(STREAMS)
+            ]
+            assert all(call.result().live for call in calls)
 
 
 def test_a_connection_past_max_connections_is_closed_at_once(model_path: Path) -> None:
