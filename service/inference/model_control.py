@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 from service.inference.dataplane import DataPlane
 from service.inference.errors import NotFound, ServiceError
@@ -62,7 +63,9 @@ def load_model(dataplane: DataPlane, name: str) -> LoadResult:
         dataplane.metrics.model_loads.labels(name, "failed").inc()
         if isinstance(error, NotFound):
             raise
-        raise LoadFailed(f"load of model {name!r} failed, nothing changed: {error}") from None
+        logger.error("load of model %s failed, nothing changed: %s", name, error)
+        problem = _within_repository(str(error), dataplane.repository.source)
+        raise LoadFailed(f"load of model {name!r} failed, nothing changed: {problem}") from None
     dataplane.metrics.model_loads.labels(name, "loaded").inc()
     if supervisor is not None:
         logger.info(
@@ -113,6 +116,13 @@ def _supervisor(dataplane: DataPlane, operation: str) -> int | None:
             "main process to pass it on to; send SIGHUP to the server's main process"
         )
     return int(supervisor)
+
+
+def _within_repository(text: str, source: Path) -> str:
+    """``text`` with the repository's folder left out of the paths it names: a client learns
+    which file, not where the server keeps it (the log has the full path)."""
+    folder = source if source.is_dir() else source.parent
+    return text.replace(f"{folder}{os.sep}", "").replace(str(folder), ".")
 
 
 def _result(model: ServedModel) -> LoadResult:

@@ -204,7 +204,7 @@ class ModelRepository:
         if not versions:
             known = ", ".join(repr(known) for known in layout.models) or "no model"
             raise NotFound(
-                f"model {name!r} is not in the repository {self.source}; it holds {known}",
+                f"model {name!r} is not in the model repository; it holds {known}",
                 "unknown_model",
             )
         default = default_version(name, versions, layout, self.source)

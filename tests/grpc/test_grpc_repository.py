@@ -54,7 +54,8 @@ def test_a_failed_load_is_invalid_argument_naming_the_file(
         with pytest.raises(grpc.RpcError) as caught:
             stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="mnist_mlp"))
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert f"model {repository / 'first.onnx'}: sha256 differs" in caught.value.details()
+        assert "model first.onnx: sha256 differs" in caught.value.details()
+        assert str(repository) not in caught.value.details()
         assert ready(stub, "a")
         with pytest.raises(grpc.RpcError) as unknown:
             stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="nope"))
