@@ -36,6 +36,9 @@ from service.inference.errors import BadRequest, ServiceError
 from service.inference.metrics import Metrics
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+# Streaming methods that need the API key when keys are on: reflection describes every method
+# (health's Watch stays open, as health does).
+KEYED_STREAMS = frozenset({"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"})
 # A message is held twice while it is read: by grpc, and as the bytes given to the method.
 COPIES = 2
 # A call to no service, that a stopping server sends itself (see ``Admission``).
@@ -142,6 +145,8 @@ class Admission(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             self._ended()  # Not a unary call: grpc's stop waits for it.
+            if method in KEYED_STREAMS and self.keys is not None:
+                return self._keyed_stream(handler_call_details, handler)
             return handler
         cached = self._admitted.get(method)
         if cached is None or cached[0] is not handler:
@@ -152,6 +157,23 @@ class Admission(grpc.aio.ServerInterceptor):
             )
             cached = self._admitted[method] = (handler, admitted)
         return cached[1]
+
+    def _keyed_stream(
+        self, details: grpc.HandlerCallDetails, handler: grpc.RpcMethodHandler
+    ) -> grpc.RpcMethodHandler:
+        """``handler``, or one that answers UNAUTHENTICATED when the call has no valid key."""
+        metadata = dict(details.invocation_metadata or ())
+        try:
+            self.keys.check(metadata.get("authorization"))  # type: ignore[union-attr]
+        except ServiceError as error:
+            refusal = error
+
+            async def refuse(requests: Any, context: grpc.aio.ServicerContext) -> None:
+                self.metrics.rejected_inputs.labels(refusal.reason).inc()
+                await context.abort(status_code(refusal), refusal.message)
+
+            return grpc.stream_stream_rpc_method_handler(refuse)
+        return handler
 
     def _one_message(
         self, behaviour: Behaviour, cost: Callable[[Any], int] | None = None
