@@ -13,6 +13,7 @@ import queue
 import time
 from datetime import UTC, datetime
 from typing import TextIO
+from urllib.parse import quote
 
 MAX_QUEUED_RECORDS = 100_000
 
@@ -74,9 +75,21 @@ class AccessLogHandler(logging.handlers.QueueHandler):
 
 def log_access(logger: logging.Logger, message: str, *arguments: object) -> None:
     """``logger.info(message, *arguments)`` without looking up the caller's file and line,
-    which an access line never shows and which costs a stack walk per request."""
+    which an access line never shows and which costs a stack walk per request. Text from the
+    client (a path) is ``printable``: it cannot forge a line or drive a terminal."""
     if logger.isEnabledFor(logging.INFO):
-        logger.handle(logger.makeRecord(logger.name, logging.INFO, "", 0, message, arguments, None))
+        shown = tuple(printable(value) if isinstance(value, str) else value for value in arguments)
+        logger.handle(logger.makeRecord(logger.name, logging.INFO, "", 0, message, shown, None))
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (line breaks, ANSI escapes, other
+    control and separator characters) percent-encoded as its UTF-8 bytes: ``%0A``, ``%1B``."""
+    if text.isprintable():
+        return text
+    return "".join(
+        character if character.isprintable() else quote(character, safe="") for character in text
+    )
 
 
 class SecondCachingFormatter(logging.Formatter):

@@ -1,5 +1,6 @@
 """Service configuration, read from ``MNIST_*`` environment variables."""
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -23,6 +24,17 @@ DEFAULT_REPOSITORY = _default_repository()
 # The shipped fp32 model, one version of the repository's mnist_mlp.
 DEFAULT_MODEL_PATH = DEFAULT_REPOSITORY / "mnist_mlp.onnx"
 
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) only takes connections from this host."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["text", "json"]
 
@@ -43,7 +55,10 @@ class Settings(BaseSettings):
         None, description="The card of MNIST_MODEL_PATH; default: that path with a .json suffix."
     )
     model_control: bool = Field(
-        True, description="Serve the repository routes that load and unload models."
+        False,
+        description="Serve the repository routes (REST and gRPC) that load and unload models. "
+        "Without API keys the service then refuses to start unless MNIST_HOST is a loopback "
+        "address.",
     )
     host: str = Field("127.0.0.1", description="Interface to bind; 0.0.0.0 in the container.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port to bind.")
@@ -186,6 +201,37 @@ class Settings(BaseSettings):
         le=3600,
         description="Seconds a request's headers or body may stall between two reads: then 408.",
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the service answers to (JSON list; '*.example.com' for "
+        "subdomains), against DNS rebinding; others get 400. Health routes answer any. Empty: "
+        "any host.",
+    )
+    max_header_bytes: int = Field(
+        32 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest request line and headers together; past it a JSON 431 and the "
+        "connection closes.",
+    )
+    max_headers: int = Field(
+        100, ge=8, le=10_000, description="Most header lines in one request; past it a JSON 431."
+    )
+    linger_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="After an answer given before the request's body was in (401, 404, 413, "
+        "instead of 100 Continue), the longest the rest of the body is read and discarded "
+        "before the connection closes (nginx's lingering_time).",
+    )
+    linger_timeout: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description="While discarding such a body, the longest wait for its next bytes before "
+        "the connection closes (nginx's lingering_timeout).",
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS; empty turns CORS off."
     )
@@ -219,6 +265,18 @@ class Settings(BaseSettings):
         keys = self.all_api_keys
         if any(not key or any(character.isspace() for character in key) for key in keys):
             raise ValueError("api_keys: a key must be non-empty and contain no whitespace")
+        return self
+
+    @model_validator(mode="after")
+    def _model_control_is_not_open_to_the_network(self) -> "Settings":
+        """Loading and unloading change what every client gets: without keys, only a service
+        bound to loopback (reached from its own host) may offer them."""
+        if self.model_control and not self.all_api_keys and not is_loopback(self.host):
+            raise ValueError(
+                f"model_control is on without API keys while the service listens on {self.host}: "
+                "set MNIST_API_KEYS (or MNIST_API_KEYS_FILE), bind MNIST_HOST=127.0.0.1, or "
+                "turn MNIST_MODEL_CONTROL off"
+            )
         return self
 
     @cached_property

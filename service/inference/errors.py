@@ -34,6 +34,13 @@ class BadRequest(ServiceError):
     reason = "bad_request"
 
 
+class Forbidden(ServiceError):
+    """Not allowed from where the request comes, whoever sends it."""
+
+    status_code = 403
+    reason = "forbidden"
+
+
 class NotFound(ServiceError):
     """Unknown model or model version."""
 

@@ -12,7 +12,7 @@ from service.inference.auth import ApiKeys
 from service.inference.dataplane import SERVER_NAME, SERVER_VERSION, DataPlane
 from service.inference.repository import ModelRepository, open_repository
 from service.rest.api_keys import ApiKeyGuard, document_api_keys
-from service.rest.connection import CONNECTION_POLICY, ConnectionPolicy
+from service.rest.connection import CONNECTION_POLICY, ConnectionPolicy, RefusalRecorder
 from service.rest.errors import install_error_handlers
 from service.rest.inflight import InflightBodies
 from service.rest.middleware import (
@@ -23,6 +23,7 @@ from service.rest.middleware import (
 )
 from service.rest.reload_signal import reload_on_sighup
 from service.rest.routes import docs, metrics, page, predict, repository, v2
+from service.rest.safety import AllowedHosts
 from service.settings import Settings
 
 DESCRIPTION = (
@@ -72,7 +73,7 @@ def create_app(
             # Given to the server through the lifespan state: ReadTimeoutProtocol reads it.
             templates = app.state.route_templates
             recorder = refusal_recorder(templates, dataplane.metrics, settings.access_log)
-            yield {CONNECTION_POLICY: ConnectionPolicy(settings.read_timeout, recorder)}
+            yield {CONNECTION_POLICY: connection_policy(settings, recorder)}
         dataplane.unload()
 
     app = App(
@@ -101,10 +102,24 @@ def create_app(
     return app
 
 
+def connection_policy(settings: Settings, recorder: RefusalRecorder) -> ConnectionPolicy:
+    """What the server needs to know of the settings to bound each connection."""
+    return ConnectionPolicy(
+        read_timeout=settings.read_timeout,
+        record_refusal=recorder,
+        max_body_bytes=settings.max_request_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        linger_seconds=settings.linger_seconds,
+        linger_timeout=settings.linger_timeout,
+        linger_bytes=settings.max_request_bytes,
+    )
+
+
 def add_service_middleware(app: FastAPI, dataplane: DataPlane) -> None:
     """The service's middleware in the app's one stack, outermost first: request observation
-    (metrics, access log), CORS and the API-key check when configured, the request body guard,
-    the in-flight budget's charge for bodies.
+    (metrics, access log), then when configured CORS, the Host check and the API-key check,
+    the request body guard, the in-flight budget's charge for bodies.
     Middleware a user adds later with ``app.add_middleware`` goes outside them all and sees
     every request, the hot routes' included."""
     settings = dataplane.settings
@@ -112,6 +127,8 @@ def add_service_middleware(app: FastAPI, dataplane: DataPlane) -> None:
     app.add_middleware(RequestBodyGuard, max_bytes=settings.max_request_bytes)
     if settings.all_api_keys:
         app.add_middleware(ApiKeyGuard, keys=ApiKeys(settings.all_api_keys))
+    if settings.allowed_hosts:
+        app.add_middleware(AllowedHosts, hosts=settings.allowed_hosts)
     if settings.cors_origins:  # outside the key check: preflights and 401s get CORS headers
         app.add_middleware(
             CORSMiddleware,

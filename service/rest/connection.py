@@ -8,7 +8,10 @@ server without it (another ASGI server, the test client) simply gives no connect
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, Protocol
+
+from service.rest.errors import error_body
 
 # The lifespan state key under which the app gives the server its ``ConnectionPolicy``.
 CONNECTION_POLICY = "mnist.connection_policy"
@@ -31,6 +34,16 @@ class ConnectionPolicy:
     read_timeout: float
     # Counts and logs a request the server answered or lost before the app had it.
     record_refusal: RefusalRecorder
+    # A body whose Content-Length is larger goes to the app at once, for its immediate 413.
+    max_body_bytes: int = 32 * 1024 * 1024
+    # The request line and headers: most bytes and most header lines (then 431).
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
+    # After an answer given before the request's body was in: the rest of it is read and
+    # discarded for at most this long in all, this long without a byte, and this many bytes.
+    linger_seconds: float = 30.0
+    linger_timeout: float = 5.0
+    linger_bytes: int = 32 * 1024 * 1024
 
 
 DEFAULT_POLICY = ConnectionPolicy(read_timeout=30.0, record_refusal=lambda *refusal: None)
@@ -40,3 +53,57 @@ class Connection(Protocol):
     """A request's connection, as the server hands it to the app."""
 
     read_stalled: bool
+
+
+def head_refusal(
+    url: bytes, headers: list[tuple[bytes, bytes]], policy: ConnectionPolicy
+) -> str | None:
+    """Why a parsed request line and headers are over the policy's bounds (a 431), or None."""
+    if len(headers) > policy.max_headers:
+        return f"the request has more than {policy.max_headers} header lines"
+    size = len(url) + sum(len(name) + len(value) + 4 for name, value in headers)
+    return head_size_refusal(policy) if size > policy.max_header_bytes else None
+
+
+def head_size_refusal(policy: ConnectionPolicy) -> str:
+    return f"the request line and headers are larger than {policy.max_header_bytes} bytes"
+
+
+class Lingering:
+    """The rest of a body answered before it was in, read and discarded within the policy's
+    bounds (nginx's lingering close): in all, since the last byte, and in bytes."""
+
+    __slots__ = ("began", "discarded", "last_read", "policy")
+
+    def __init__(self, policy: ConnectionPolicy, now: float) -> None:
+        self.policy = policy
+        self.began = self.last_read = now
+        self.discarded = 0
+
+    def discard(self, size: int, now: float) -> bool:
+        """Count ``size`` more bytes read at ``now``: whether that is more than may be read."""
+        self.last_read = now
+        self.discarded += size
+        return self.discarded > self.policy.linger_bytes
+
+    def seconds_left(self, now: float) -> float:
+        """How long the connection may still linger (0: close it now)."""
+        quiet_until = self.last_read + self.policy.linger_timeout
+        return max(min(quiet_until, self.began + self.policy.linger_seconds) - now, 0.0)
+
+
+def protocol_answer(
+    status: HTTPStatus, message: str, default_headers: list[tuple[bytes, bytes]]
+) -> bytes:
+    """A JSON error the server writes itself (no app has the request), closing the connection."""
+    body = error_body(message)
+    content = [b"HTTP/1.1 %d %s\r\n" % (status, status.phrase.encode())]
+    for name, value in default_headers:
+        content += [name, b": ", value, b"\r\n"]
+    content += [
+        b"content-type: application/json\r\n",
+        b"content-length: %d\r\n" % len(body),
+        b"connection: close\r\n\r\n",
+        body,
+    ]
+    return b"".join(content)

@@ -30,7 +30,6 @@ with 1,000 stalled uploads). Should the client go away or stall first, the proto
 counts the 499 or answers the 408 itself, through the policy, under the request's route.
 """
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -49,8 +48,13 @@ from service.rest.connection import (
     DEFAULT_POLICY,
     HEADERS_STALLED,
     ConnectionPolicy,
+    Lingering,
+    head_refusal,
+    head_size_refusal,
+    protocol_answer,
 )
-from service.rest.errors import body_stalled_message, error_body
+from service.rest.errors import body_stalled_message
+from service.rest.response_writes import HeadWithBody
 
 TESTED_UVICORN = ("0.55.0",)
 # uvicorn's internals used here: the methods overridden or called, and the attributes read.
@@ -59,6 +63,8 @@ PRIVATE_HOOKS: dict[type, tuple[str, ...]] = {
         "_start_asgi_task",
         "on_message_begin",
         "on_headers_complete",
+        "on_response_complete",
+        "send_400_response",
         "on_body",
         "on_message_complete",
         "data_received",
@@ -85,11 +91,11 @@ if missing_hooks():
         f"service.rest.uvicorn_hooks relies on (tested with {', '.join(TESTED_UVICORN)})"
     )
 
-# uvicorn's interim response to ``Expect: 100-continue``, written before the response's head.
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-# Bodies up to this size are copied behind the head; larger ones are written on their own.
-COALESCED_BODY_BYTES = 64 * 1024
-REQUEST_TIMEOUT_LINE = b"HTTP/1.1 408 %s\r\n" % HTTPStatus.REQUEST_TIMEOUT.phrase.encode()
+INVALID_REQUEST = "the request is not valid HTTP/1.1; it was not processed"
+
+
+class HeadTooLarge(Exception):
+    """Raised from a parser callback to stop parsing a request line and headers over bounds."""
 
 
 class ReadTimeoutProtocol(HttpToolsProtocol):
@@ -102,7 +108,10 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
     __slots__ = (
         "_deferred",
         "_extensions",
+        "_head_received",
         "_last_read",
+        "_lingering",
+        "_oversized",
         "_policy",
         "_reading_headers",
         "_request_began",
@@ -120,6 +129,9 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         self._reading_headers = False
         self._served = False
         self._deferred = None
+        self._head_received = 0
+        self._oversized: str | None = None
+        self._lingering: Lingering | None = None
         first_check = min(self.timeout_keep_alive, self._policy.read_timeout)
         self._watch = self.loop.call_later(first_check, self._check_stall)
 
@@ -142,11 +154,18 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         self.pipeline.clear()
 
     def _start_asgi_task(self, cycle, app) -> None:  # type: ignore[no-untyped-def]
-        """Hold a request back from the app until its body is in (see the module's doc)."""
-        if cycle.more_body and not cycle.waiting_for_100_continue:
+        """Hold a request back from the app until its body is in (see the module's doc), unless
+        its Content-Length alone is over the limit: the app then answers 413 at once."""
+        if cycle.more_body and not cycle.waiting_for_100_continue and not self._declares_too_much():
             self._deferred = (cycle, app)
             return
         super()._start_asgi_task(cycle, app)
+
+    def _declares_too_much(self) -> bool:
+        for name, value in self.scope["headers"]:
+            if name == b"content-length":
+                return value.isdigit() and int(value) > self._policy.max_body_bytes
+        return False
 
     def _start_deferred(self) -> None:
         """Hand the held-back request to the app (uvicorn's own start of its task)."""
@@ -166,19 +185,79 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_read = self.loop.time()
+        if self._lingering is not None:
+            if self._lingering.discard(len(data), self._last_read):
+                self.transport.close()
+            return
         super().data_received(data)
+        if self._reading_headers and not self.transport.is_closing():
+            # Headers still incomplete: the parser holds them, so they are bounded as they come.
+            self._head_received += len(data)
+            if self._head_received > self._policy.max_header_bytes:
+                self._refuse_head(head_size_refusal(self._policy))
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.scope["extensions"] = self._extensions  # type: ignore[typeddict-unknown-key]
         self._reading_headers = self._served = True
         self._request_began = self._last_read
+        self._head_received = 0
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request its parser refused, as JSON (a 431 when the headers
+        were over bounds), counted and logged through the policy."""
+        if self._oversized is not None:
+            self._refuse_head(self._oversized)
+        else:
+            self._refuse(None, HTTPStatus.BAD_REQUEST, "bad_http", INVALID_REQUEST)
+
+    def _refuse_head(self, message: str) -> None:
+        self._refuse(None, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", message)
 
     def on_headers_complete(self) -> None:
         self._reading_headers = False
+        # Bound the request line and headers (nginx: 4 buffers of 8 KiB): a 431 past them.
+        self._oversized = head_refusal(self.url, self.headers, self._policy)
+        if self._oversized is not None:
+            raise HeadTooLarge(self._oversized)  # the parser stops; send_400_response answers
         super().on_headers_complete()
         if self.scope["method"] != "HEAD":  # uvicorn writes no body for HEAD: nothing to wait for
-            self.cycle.transport = HeadWithBody(self.transport)
+            self.cycle.transport = HeadWithBody(self.transport, self._close_after_response)
+
+    def _body_unread(self) -> bool:
+        cycle = self.cycle
+        return cycle is not None and cycle.more_body and not cycle.disconnected
+
+    def _close_after_response(self) -> None:
+        """uvicorn closes a connection once a response that ends it is written: first, linger
+        over the rest of a body that was answered before it was in."""
+        if self._body_unread() and not self.read_stalled:
+            self._linger()
+        else:
+            self.transport.close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._body_unread() and not self.transport.is_closing():
+            self._linger()
+
+    def _linger(self) -> None:
+        """After an answer given before the request's body was in (a 401, a 404, a 413, or one
+        given instead of ``100 Continue``), read and discard the rest for a bounded time and size,
+        then close, as nginx's lingering close: closing at once would reset a client still
+        sending, which then may never read the answer; keeping the connection would let a
+        client that sends a few bytes and goes quiet hold it for good."""
+        if self._lingering is not None:
+            return
+        self._lingering = Lingering(self._policy, self.loop.time())
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+        self.flow.resume_reading()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()  # the answer is complete: the client reads it to its end
+        self._watch.cancel()
+        self._watch = self.loop.call_later(self._policy.linger_timeout, self._check_stall)
 
     def _waiting_for_body(self) -> bool:
         cycle = self.cycle
@@ -194,6 +273,13 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         now = self.loop.time()
+        if self._lingering is not None:
+            left = self._lingering.seconds_left(now)
+            if left == 0.0:
+                self.transport.close()
+            else:
+                self._watch = self.loop.call_later(left, self._check_stall)
+            return
         if not self._served and now - self._last_read >= self.timeout_keep_alive:
             self.transport.close()  # never sent a byte: as idle as a kept-alive connection
             return
@@ -223,64 +309,23 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
             self.cycle.message_event.set()
 
     def _refuse_stall(self, scope: Scope | None, message: str, seconds: float) -> None:
-        """A JSON 408 written by the protocol itself, counted and logged through the policy."""
-        self._policy.record_refusal(scope, 408, "read_timeout", seconds)
-        body = error_body(message)
-        content = [REQUEST_TIMEOUT_LINE]
-        for name, value in self.server_state.default_headers:
-            content += [name, b": ", value, b"\r\n"]
-        content += [
-            b"content-type: application/json\r\n",
-            b"content-length: %d\r\n" % len(body),
-            b"connection: close\r\n\r\n",
-            body,
-        ]
-        self.transport.write(b"".join(content))
+        self._refuse(scope, HTTPStatus.REQUEST_TIMEOUT, "read_timeout", message, seconds)
+
+    def _refuse(
+        self,
+        scope: Scope | None,
+        status: HTTPStatus,
+        reason: str,
+        message: str,
+        seconds: float | None = None,
+    ) -> None:
+        """A JSON answer written by the protocol itself (no app has the request), counted and
+        logged through the policy; the connection then closes."""
+        if seconds is None:
+            seconds = self.loop.time() - self._request_began
+        self._policy.record_refusal(scope, status, reason, seconds)
+        self.transport.write(protocol_answer(status, message, self.server_state.default_headers))
         self.transport.close()
-
-
-class HeadWithBody:
-    """A request's transport whose response head waits for the first body write and goes out
-    with it, in one ``write``: one segment and one wake-up of the client instead of two
-    (benchmarks/levers.py, "head and body written apart", measures it). HEAD
-    responses, which have no body write, do not get one; a head still held when the transport
-    closes goes out first; a large body goes in a write of its own rather than being copied
-    behind the head."""
-
-    __slots__ = ("_head", "_head_written", "_transport")
-
-    def __init__(self, transport: asyncio.Transport) -> None:
-        self._transport = transport
-        self._head: bytes | None = None
-        self._head_written = False
-
-    def write(self, data: bytes) -> None:
-        if self._head_written or data == CONTINUE:
-            self._transport.write(data)
-        elif self._head is None:  # uvicorn writes the head before anything of the body
-            self._head = data
-        else:
-            self._head_written = True
-            head, self._head = self._head, None
-            if len(data) <= COALESCED_BODY_BYTES:
-                self._transport.write(head + data)
-            else:
-                self._transport.write(head)
-                self._transport.write(data)
-
-    def flush(self) -> None:
-        if self._head is not None:
-            self.write(b"")
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._transport, name)
 
 
 class ReloadingWorkers(Multiprocess):

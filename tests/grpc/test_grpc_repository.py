@@ -20,7 +20,7 @@ def repository(tmp_path: Path) -> Path:
 
 
 def serve_repository(folder: Path, **overrides: object):
-    return served(grpc_settings(folder, **overrides))
+    return served(grpc_settings(folder, **({"model_control": True} | overrides)))
 
 
 @pytest.fixture

@@ -9,13 +9,11 @@ import asyncio
 import contextlib
 import gzip
 import re
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import orjson
 import pytest
@@ -24,6 +22,7 @@ from tests.support.images import png_bytes
 from tests.support.live_server import LiveService, live_service
 from tests.support.memory import PeakSampler, resident_kib
 from tests.support.multipart import multipart
+from tests.support.probes import Prober
 
 MiB = 1024 * 1024
 BUDGET = 192 * MiB  # MNIST_MAX_INFLIGHT_BYTES's default
@@ -33,7 +32,6 @@ MARGIN = 64 * MiB
 # Freed memory the allocator keeps for the next requests once the flood has passed.
 SETTLED_MARGIN = 48 * MiB
 CONCURRENT = 64
-PROBE_TIMEOUT_SECONDS = 3.0  # the Kubernetes manifests' liveness probe timeout
 INFER = "/v2/models/mnist_mlp/infer"
 
 
@@ -93,39 +91,6 @@ async def exchange(port: int, request: bytes) -> tuple[int, str | None]:
     return int(head.split(b" ", 2)[1]), retry_after[1].decode() if retry_after else None
 
 
-class LivenessProbe:
-    """GET /v2/health/live every 50 ms from a thread of its own (not the flood's event loop)
-    while the ``with`` block runs: how long each answer took, and any that failed."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.latencies: list[float] = []
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._probe, daemon=True)
-
-    def _probe(self) -> None:
-        with httpx.Client(timeout=PROBE_TIMEOUT_SECONDS) as client:
-            while not self._stop.wait(0.05):
-                started = time.perf_counter()
-                try:
-                    status = client.get(f"{self.url}/v2/health/live").status_code
-                except httpx.TransportError as error:
-                    self.failures.append(repr(error))
-                    continue
-                if status != 200:
-                    self.failures.append(f"status {status}")
-                self.latencies.append(time.perf_counter() - started)
-
-    def __enter__(self) -> "LivenessProbe":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exception: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 async def flood(port: int, requests: list[bytes]) -> Counter:
     answers = await asyncio.gather(*(exchange(port, request) for request in requests))
     assert all(retry == "1" for status, retry in answers if status == 503)
@@ -146,7 +111,7 @@ def test_64_concurrent_maximal_requests_stay_within_the_budget(service: LiveServ
     baseline = resident_kib(pid) * 1024
     requests = [request for request in kinds.values() for _ in range(CONCURRENT // len(kinds))]
     requests += list(kinds.values())[: CONCURRENT - len(requests)]
-    with PeakSampler(pid) as sampler, LivenessProbe(service.url) as probe:
+    with PeakSampler(pid) as sampler, Prober(service.url, ["/v2/health/live"]) as probe:
         statuses = asyncio.run(flood(service.port, requests))
     peak = sampler.peak_kib * 1024
     time.sleep(1.0)

@@ -111,7 +111,7 @@ def timed_load(service: LiveService, windows: list) -> httpx.Response:
 
 def test_ten_loads_and_a_failed_one_drop_no_request(repository: Path) -> None:
     windows: list[tuple[float, float]] = []
-    with live_service(repository) as service, Traffic(service.url) as traffic:
+    with live_service(repository, model_control="true") as service, Traffic(service.url) as traffic:
         for seed in range(LOADS):
             write_version(repository, "first", "a", 10 + seed)
             assert timed_load(service, windows).status_code == 200
@@ -126,7 +126,7 @@ def test_ten_loads_and_a_failed_one_drop_no_request(repository: Path) -> None:
 
 
 def test_sighup_loads_a_version_added_on_disk(repository: Path) -> None:
-    with live_service(repository) as service, Traffic(service.url) as traffic:
+    with live_service(repository, model_control="true") as service, Traffic(service.url) as traffic:
         write_version(repository, "third", "c", 3)
         begin = time.monotonic()
         os.kill(service.process.pid, signal.SIGHUP)
@@ -138,7 +138,10 @@ def test_sighup_loads_a_version_added_on_disk(repository: Path) -> None:
 
 def test_two_workers_reload_in_place_on_sighup_and_on_a_load(repository: Path) -> None:
     windows: list[tuple[float, float]] = []
-    with live_service(repository, workers=2) as service, Traffic(service.url) as traffic:
+    with (
+        live_service(repository, workers=2, model_control="true") as service,
+        Traffic(service.url) as traffic,
+    ):
         workers = service.worker_pids()
         write_version(repository, "third", "c", 3)
         begin = time.monotonic()

@@ -31,7 +31,7 @@ MANAGEMENT = ["/v2/repository/index", "/v2/repository/models/mnist_mlp/load"]
 
 @pytest.fixture
 def keyed_client(tiny_model_path: Path) -> Iterator[TestClient]:
-    settings = Settings(model_path=tiny_model_path, api_keys=[KEY, OTHER_KEY])
+    settings = Settings(model_path=tiny_model_path, api_keys=[KEY, OTHER_KEY], model_control=True)
     with TestClient(create_app(settings)) as client:
         yield client
 

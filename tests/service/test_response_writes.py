@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.heap import YOUNG_COLLECTION_ALLOCATIONS
-from service.rest.uvicorn_hooks import CONTINUE, HeadWithBody
+from service.rest.response_writes import CONTINUE, HeadWithBody
 from service.settings import Settings
 from tests.support.images import mnist_like, png_bytes
 from tests.support.live_server import live_service, start_upload
@@ -41,7 +41,7 @@ class RecordingTransport:
 
 def test_the_head_waits_for_the_body_and_both_go_in_one_write() -> None:
     transport = RecordingTransport()
-    writer = HeadWithBody(transport)
+    writer = HeadWithBody(transport, transport.close)
     writer.write(CONTINUE)
     writer.write(HEAD)
     assert transport.writes == [CONTINUE]
@@ -53,7 +53,7 @@ def test_the_head_waits_for_the_body_and_both_go_in_one_write() -> None:
 
 def test_a_large_body_is_not_copied_behind_the_head() -> None:
     transport = RecordingTransport()
-    writer = HeadWithBody(transport)
+    writer = HeadWithBody(transport, transport.close)
     body = bytes(1024 * 1024)
     writer.write(HEAD)
     writer.write(body)
@@ -62,11 +62,11 @@ def test_a_large_body_is_not_copied_behind_the_head() -> None:
 
 def test_a_head_without_a_body_goes_out_on_flush_or_close() -> None:
     flushed, closed = RecordingTransport(), RecordingTransport()
-    first = HeadWithBody(flushed)
+    first = HeadWithBody(flushed, flushed.close)
     first.write(HEAD)
     first.flush()
     assert flushed.writes == [HEAD]
-    second = HeadWithBody(closed)
+    second = HeadWithBody(closed, closed.close)
     second.write(HEAD)
     second.close()
     assert (closed.writes, closed.closed) == ([HEAD], True)

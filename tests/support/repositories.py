@@ -54,8 +54,10 @@ def probabilities(response) -> np.ndarray:
 
 
 def client_for(folder: Path, **settings) -> TestClient:
-    """The real app serving the repository ``folder`` (enter it to load the models)."""
-    return TestClient(create_app(Settings(model_repository=folder, access_log=False, **settings)))
+    """The real app serving the repository ``folder`` (enter it to load the models), with its
+    model control on unless told otherwise."""
+    values = {"model_repository": folder, "access_log": False, "model_control": True}
+    return TestClient(create_app(Settings(**(values | settings))))
 
 
 def load(client: TestClient, name: str = "mnist_mlp"):

@@ -1,14 +1,15 @@
 """Triton's model repository extension over HTTP: index, load, unload.
 
-Management routes: mounted only with ``MNIST_MODEL_CONTROL=true`` (the default), and guarded
-like inference when API keys are on. A load reads and warms sessions, which takes a fraction of
+Management routes: mounted only with ``MNIST_MODEL_CONTROL=true`` (off by default), guarded like
+inference when API keys are on, and never driven by a web page through a browser
+(``service.rest.safety``). A load reads and warms sessions, which takes a fraction of
 a second per version: it runs in a worker thread, so requests keep being served meanwhile.
 """
 
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.inference.model_control import (
@@ -18,8 +19,16 @@ from service.inference.model_control import (
 )
 from service.rest.dependencies import DataPlaneDep
 from service.rest.openapi import error_responses
+from service.rest.safety import refuse_cross_site
 
-router = APIRouter(prefix="/v2/repository", tags=["repository"])
+# tritonclient sends its JSON with no Content-Type, which FastAPI's strict default would leave
+# unparsed; refuse_cross_site refuses what a browser could send that way (it carries an Origin).
+router = APIRouter(
+    prefix="/v2/repository",
+    tags=["repository"],
+    dependencies=[Depends(refuse_cross_site)],
+    strict_content_type=False,
+)
 
 
 class IndexRequest(BaseModel):
