@@ -62,9 +62,9 @@ def test_a_failed_load_is_invalid_argument_naming_the_file(
         assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_model_control_off_leaves_them_unimplemented(repository: Path) -> None:
+def test_model_control_is_off_by_default_and_leaves_them_unimplemented(repository: Path) -> None:
     with (
-        serve_repository(repository, model_control=False) as server,
+        served(grpc_settings(repository)) as server,
         inference_stub(server.target) as stub,
     ):
         with pytest.raises(grpc.RpcError) as caught:
