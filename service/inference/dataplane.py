@@ -72,6 +72,8 @@ class DataPlane:
         )
         self.repository = ModelRepository.from_settings(settings)
         self.model_calls = model_calls(self.metrics, settings.dynamic_batching)
+        # service.inference.worker_states: with several workers, NotReady while they disagree.
+        self.workers_agree: Callable[[], None] | None = None
         # One per process, shared by REST and gRPC (service.inference.budget).
         self.inflight = InflightBudget(settings.max_inflight_bytes, settings.inflight_wait_seconds)
 
@@ -88,8 +90,11 @@ class DataPlane:
         return self.repository.get(name, version)
 
     def ready(self) -> bool:
-        """True while a model serves; a ``NotReady`` (503) before, or once all are unloaded."""
+        """True while a model serves; a ``NotReady`` (503) before, or once all are unloaded, or
+        while ``workers_agree`` (set with several workers) raises it."""
         self.repository.default_model_name()
+        if self.workers_agree is not None:
+            self.workers_agree()
         return True
 
     def model_metadata(self, name: str, version: str | None = None) -> ModelMetadata:

@@ -118,6 +118,10 @@ class ModelRepository:
             )
         return classifier
 
+    def loaded(self) -> dict[str, ServedModel]:
+        """Every model in service now, by name."""
+        return dict(self._models)
+
     def served(self, name: str) -> ServedModel:
         """All loaded versions of a model (for metadata), with ``get``'s errors."""
         self.get(name)
