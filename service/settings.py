@@ -72,6 +72,57 @@ class Settings(BaseSettings):
     grpc_drain_seconds: float = Field(
         30.0, ge=0, description="Longest wait for gRPC calls in flight when stopping."
     )
+    grpc_handshake_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Longest a new gRPC connection may take to send its HTTP/2 preface; then it "
+        "is closed.",
+    )
+    grpc_idle_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A gRPC connection with no call for this long (one that sent only its "
+        "preface too) gets GOAWAY and is closed.",
+    )
+    grpc_max_connection_age_seconds: float = Field(
+        1800.0,
+        gt=0,
+        description="A gRPC connection older than this gets GOAWAY (clients reconnect, spreading "
+        "over workers); its calls get MNIST_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS more.",
+    )
+    grpc_max_connection_age_grace_seconds: float = Field(
+        30.0, ge=0, description="How long calls on a connection past its age may still take."
+    )
+    grpc_keepalive_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="The server pings a gRPC connection quiet for this long, and closes it when "
+        "no answer comes within MNIST_GRPC_KEEPALIVE_TIMEOUT_SECONDS (a peer that is gone).",
+    )
+    grpc_keepalive_timeout_seconds: float = Field(
+        20.0, gt=0, description="How long the server waits for the answer to its keepalive ping."
+    )
+    grpc_max_concurrent_streams: int = Field(
+        100,
+        ge=1,
+        le=2**31 - 1,
+        description="Most calls one gRPC connection may have open at once (HTTP/2 "
+        "MAX_CONCURRENT_STREAMS); more are refused and retried by the client.",
+    )
+    grpc_max_connections: int = Field(
+        1000,
+        ge=1,
+        description="Most gRPC connections a worker holds open at once; one more is closed at "
+        "once.",
+    )
+    grpc_receive_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Longest a gRPC call's request message may take to arrive, from the call's "
+        "start; then DEADLINE_EXCEEDED, and the bytes received are let go.",
+    )
     log_level: LogLevel = Field(
         "info", description="Log level; info writes one access line per request."
     )

@@ -29,10 +29,11 @@ def logged_name(method: str) -> str:
 
 
 class CallObserver(grpc.aio.ServerInterceptor):
-    """Wraps each unary-unary handler once per method; streaming ones (reflection, health
-    Watch) pass through; a method no service serves is answered UNIMPLEMENTED, counted and
-    logged like any other call. ``known_methods``: full names (``/package.Service/Method``)
-    that keep their own label in the metric then; any other is counted as ``unknown``."""
+    """Wraps each unary handler once per method (unary-unary, or stream-unary when
+    ``service.grpc.admission`` reads the message); streaming ones (reflection, health Watch)
+    pass through; a method no service serves is answered UNIMPLEMENTED, counted and logged like
+    any other call. ``known_methods``: full names (``/package.Service/Method``) that keep their
+    own label in the metric then; any other is counted as ``unknown``."""
 
     def __init__(
         self, metrics: Metrics, access_log: bool, known_methods: frozenset[str] = frozenset()
@@ -51,13 +52,19 @@ class CallObserver(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if handler is None:
             return self._unimplemented(method)
-        if handler.unary_unary is None:
+        if (handler.unary_unary or handler.stream_unary) is None:
             return handler
         cached = self._observed.get(method)
         if cached is not None and cached[0] is handler:
             return cached[1]
-        observed = grpc.unary_unary_rpc_method_handler(
-            self._observed_behaviour(method, handler.unary_unary),
+        # Stream-unary: a unary method whose message service.grpc.admission reads.
+        make_handler = (
+            grpc.unary_unary_rpc_method_handler
+            if handler.unary_unary is not None
+            else grpc.stream_unary_rpc_method_handler
+        )
+        observed = make_handler(
+            self._observed_behaviour(method, handler.unary_unary or handler.stream_unary),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )

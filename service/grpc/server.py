@@ -7,10 +7,12 @@ fails loudly instead of being shared with a stranger.
 """
 
 import asyncio
+import contextlib
 import logging
+import math
 import signal
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from types import FrameType
 
@@ -18,12 +20,16 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from service.grpc.admission import Admission
+from service.grpc.bounds import server_options
+from service.grpc.messages import InferRequest
 from service.grpc.observer import CallObserver
 from service.grpc.proto import grpc_service_pb2 as pb
 from service.grpc.servicer import SERVICE, InferenceServicer
 from service.inference import tracing
+from service.inference.costs import inference_bytes
 from service.inference.dataplane import DataPlane
-from service.inference.errors import NotReady
+from service.inference.errors import NotReady, ServiceError
 
 logger = logging.getLogger("service.grpc")
 
@@ -34,6 +40,9 @@ for _file in (health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR):
     pb.POOL.AddSerializedFile(_file.serialized_pb)
 SERVICE_NAMES = (INFERENCE_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME)
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+MODEL_INFER = f"/{INFERENCE_SERVICE}/ModelInfer"
+# Each worker also listens on a port of its own here, for the marker its stop sends itself.
+LOOPBACK = "127.0.0.1"
 
 
 class Health(health.aio.HealthServicer):
@@ -68,6 +77,25 @@ class Health(health.aio.HealthServicer):
             await self.set(service, self._status(service))
 
 
+def model_call_bytes(dataplane: DataPlane) -> Callable[[object], int]:
+    """What a ModelInfer request's model call holds, as REST charges it (``costs``)."""
+    settings = dataplane.settings
+
+    def cost(request: object) -> int:
+        if not isinstance(request, InferRequest):
+            return 0  # Undecodable: refused before any work.
+        message = request.message
+        try:
+            card = dataplane.model(message.model_name, message.model_version or None).card
+        except ServiceError:
+            return 0  # Refused by the method before any work.
+        row = math.prod(size for size in card.inputs[0].shape if size > 0)
+        shapes = [list(tensor.shape) for tensor in message.inputs]
+        return inference_bytes(shapes, settings.max_batch_size * row)
+
+    return cost
+
+
 def address(host: str, port: int) -> str:
     """``host:port``, with an IPv6 literal in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -80,7 +108,18 @@ class GrpcServer:
         settings = dataplane.settings
         self.settings = settings
         self.health = Health(dataplane)
+        servicer = InferenceServicer(dataplane)
+        self.admission = Admission(
+            dataplane.inflight,
+            settings.max_request_bytes,
+            settings.grpc_receive_seconds,
+            dataplane.metrics,
+            servicer.keys,
+            {MODEL_INFER: model_call_bytes(dataplane)},
+        )
         self.server = grpc.aio.server(
+            # Tracing first (its span covers the call); then the observer: it sees (and logs)
+            # what the admission refuses, and answers methods nobody serves.
             interceptors=[
                 *tracing.grpc_interceptors(dataplane.tracer_provider),
                 CallObserver(
@@ -88,17 +127,15 @@ class GrpcServer:
                     settings.access_log,
                     frozenset(f"/{SERVICE.full_name}/{method.name}" for method in SERVICE.methods),
                 ),
+                self.admission,
             ],
-            options=[
-                ("grpc.max_receive_message_length", settings.max_request_bytes),
-                ("grpc.max_send_message_length", settings.max_request_bytes),
-                ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
-            ],
+            options=server_options(settings),
         )
-        InferenceServicer(dataplane).add_to_server(self.server)
+        servicer.add_to_server(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(SERVICE_NAMES, self.server, pool=pb.POOL)
         self.port: int | None = None
+        self.marker_target = ""
         self.stopping: asyncio.Future[None] | None = None
 
     async def start(self) -> int:
@@ -108,6 +145,8 @@ class GrpcServer:
             self.port = self.server.add_insecure_port(wanted)
         except RuntimeError as error:
             raise OSError(f"gRPC cannot listen on {wanted}: {error}") from None
+        marker_port = self.server.add_insecure_port(address(LOOPBACK, 0))
+        self.marker_target = address(LOOPBACK, marker_port)
         await self.server.start()
         await self.health.publish()
         logger.info(
@@ -126,11 +165,17 @@ class GrpcServer:
         await asyncio.shield(self.begin_stop())
 
     async def _drain(self) -> None:
+        """Calls received before the stop are served, later ones get UNAVAILABLE (see
+        ``Admission``); once the first have ended, or the grace is over, grpc stops."""
         self.health.stopping = True
         await self.health.publish()
         grace = self.settings.grpc_drain_seconds
         logger.info("gRPC stopping: new calls refused, calls in flight get up to %.0f s", grace)
-        await self.server.stop(grace)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.admission.drained(self.marker_target), grace)
+        await self.server.stop(max(0.0, grace - (loop.time() - started)))
 
 
 @contextmanager

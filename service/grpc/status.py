@@ -100,7 +100,8 @@ Method = Callable[[Servicer, Any, grpc.aio.ServicerContext], Awaitable[Any]]
 def answered(*, open_to_all: bool = False) -> Callable[[Method], Method]:
     """A servicer method whose refusals become status codes: its API key checked (unless the
     method is ``open_to_all``, as health is), its undecodable request refused, a
-    ``ServiceError`` counted under its reason and aborted with its code and message."""
+    ``ServiceError`` counted under its reason and aborted with its code and message. The
+    method's ``needs_key`` tells ``service.grpc.admission`` to check the key before reading."""
 
     def decorate(method: Method) -> Method:
         @functools.wraps(method)
@@ -121,6 +122,7 @@ def answered(*, open_to_all: bool = False) -> Callable[[Method], Method]:
                 code, message = grpc.StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE
             await context.abort(code, message)
 
+        answer.needs_key = not open_to_all  # type: ignore[attr-defined]
         return answer
 
     return decorate

@@ -32,7 +32,6 @@ from service.inference.limits import (
     check_uploads,
 )
 from service.inference.metrics import Metrics
-from service.inference.model_card import ModelCard
 from service.inference.model_config import model_config
 from service.inference.preprocessing import InvertMode, image_to_array
 from service.inference.protocol import (
@@ -85,6 +84,8 @@ class DataPlane:
         # Traces when the OTEL_* variables ask for them (service.inference.tracing), else None.
         self.tracer_provider = tracing.start_tracing()
         self.model_calls = model_calls(self.metrics, settings.dynamic_batching, self.statistics)
+        # service.inference.worker_states: with several workers, NotReady while they disagree.
+        self.workers_agree: Callable[[], None] | None = None
         # One per process, shared by REST and gRPC (service.inference.budget).
         self.inflight = InflightBudget(settings.max_inflight_bytes, settings.inflight_wait_seconds)
 
@@ -101,8 +102,11 @@ class DataPlane:
         return self.repository.get(name, version)
 
     def ready(self) -> bool:
-        """True while a model serves; a ``NotReady`` (503) before, or once all are unloaded."""
+        """True while a model serves; a ``NotReady`` (503) before, or once all are unloaded, or
+        while ``workers_agree`` (set with several workers) raises it."""
         self.repository.default_model_name()
+        if self.workers_agree is not None:
+            self.workers_agree()
         return True
 
     def model_metadata(self, name: str, version: str | None = None) -> ModelMetadata:
@@ -125,15 +129,13 @@ class DataPlane:
     ) -> dict[str, object]:
         """Triton's statistics of one version, of every version of ``name``, or (no name) of
         every version served."""
-        cards: list[ModelCard]
-        if name is None:
-            models = self.repository.served_models()
-            cards = [model.card for served in models for model in served.versions.values()]
-        elif version is None:
-            cards = [model.card for model in self.repository.served(name).versions.values()]
-        else:
-            cards = [self.model(name, version).card]
-        return self.statistics.report(cards)
+        if name is not None and version is not None:
+            return self.statistics.report([self.model(name, version).card])
+        repository = self.repository
+        models = repository.served_models() if name is None else [repository.served(name)]
+        return self.statistics.report(
+            [model.card for served in models for model in served.versions.values()]
+        )
 
     def model_ready(self, name: str, version: str | None = None) -> ModelReadyResponse:
         card = self.model(name, version).card

@@ -3,24 +3,31 @@
 Each operation works on the models of this process. With several uvicorn workers a request
 reaches one of them: a load then loads here (so its answer names any problem), and on success
 sends SIGHUP to the main process, which passes it to every worker, each reloading the whole
-repository from disk. An unload cannot be passed on that way, so it is refused (409) with
-several workers. The index answers in every mode, for the worker that takes the request.
+repository from disk; the load answers once every worker serves what this one does (503
+naming the workers that do not, after ``AGREEMENT_SECONDS``), see ``worker_states``. An unload
+cannot be passed on that way, so it is refused (409) with several workers. The index answers
+in every mode, for the worker that takes the request.
 """
 
+import functools
 import logging
 import os
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 from service.inference.dataplane import DataPlane
-from service.inference.errors import NotFound, ServiceError
+from service.inference.errors import NotFound, NotReady, ServiceError
 from service.inference.model_card import ModelLoadError
 from service.inference.repository import IndexEntry, ServedModel
+from service.inference.worker_states import WorkerStates, served_by
 
 logger = logging.getLogger("service.repository")
 
 # Set by the main process of several workers (service.rest.server) to its own PID.
 SUPERVISOR_VARIABLE = "MNIST_MLP_SUPERVISOR_PID"
+# Longest a load waits for every worker to serve its result.
+AGREEMENT_SECONDS = 30.0
 
 
 class LoadFailed(ServiceError):
@@ -28,6 +35,13 @@ class LoadFailed(ServiceError):
 
     status_code = 400
     reason = "load_failed"
+
+
+class WorkersDisagree(ServiceError):
+    """A load that some of several workers did not follow."""
+
+    status_code = 503
+    reason = "workers_disagree"
 
 
 class SeveralWorkers(ServiceError):
@@ -62,14 +76,63 @@ def load_model(dataplane: DataPlane, name: str) -> LoadResult:
         dataplane.metrics.model_loads.labels(name, "failed").inc()
         if isinstance(error, NotFound):
             raise
-        raise LoadFailed(f"load of model {name!r} failed, nothing changed: {error}") from None
+        logger.error("load of model %s failed, nothing changed: %s", name, error)
+        problem = _within_repository(str(error), dataplane.repository.source)
+        raise LoadFailed(f"load of model {name!r} failed, nothing changed: {problem}") from None
     dataplane.metrics.model_loads.labels(name, "loaded").inc()
     if supervisor is not None:
         logger.info(
             "model %s loaded in this worker; SIGHUP to %d reloads the others", name, supervisor
         )
-        os.kill(supervisor, signal.SIGHUP)
+        _pass_on(dataplane, name, supervisor)
     return _result(model)
+
+
+def _pass_on(dataplane: DataPlane, name: str, supervisor: int) -> None:
+    """Have every worker reload, and answer once they all serve what this one does."""
+    states = WorkerStates.from_environment()
+    if states is not None:
+        served = served_by(dataplane.repository)
+        states.want(served)
+        states.publish(served)
+    os.kill(supervisor, signal.SIGHUP)
+    if states is None:
+        return
+    left = states.wait_for_agreement(AGREEMENT_SECONDS)
+    if left:
+        raise WorkersDisagree(
+            f"model {name!r} loaded in worker {os.getpid()}, but after {AGREEMENT_SECONDS:g} s "
+            f"not every worker serves it (see their log): {'; '.join(left)}"
+        )
+
+
+def join_the_workers(dataplane: DataPlane) -> WorkerStates | None:
+    """A worker that has loaded the repository tells the others what it serves; readiness then
+    holds only while every worker serves the same. If what it loaded from disk differs from
+    what they serve (files changed without a load), every worker reloads, so that all serve
+    what is on disk. None with one worker."""
+    states = WorkerStates.from_environment()
+    if states is None:
+        return None
+    served = served_by(dataplane.repository)
+    wanted = states.wanted()
+    states.publish(served)
+    dataplane.workers_agree = functools.partial(_agree, states)
+    supervisor = os.environ.get(SUPERVISOR_VARIABLE, "")
+    if wanted is not None and wanted != served and supervisor == str(os.getppid()):
+        logger.warning(
+            "this worker loaded from disk something else than the others serve: every worker "
+            "reloads the repository"
+        )
+        states.want(served)
+        os.kill(int(supervisor), signal.SIGHUP)
+    return states
+
+
+def _agree(states: WorkerStates) -> None:
+    left = states.disagreements()
+    if left:
+        raise NotReady(f"the workers serve different models: {'; '.join(left)}", "disagreement")
 
 
 def unload_model(dataplane: DataPlane, name: str) -> None:
@@ -98,6 +161,9 @@ def reload_everything(dataplane: DataPlane) -> list[ModelLoadError]:
             logger.error("a model's reload failed, it serves what it served: %s", error)
             failures.append(error)
     logger.info("reloaded the repository from disk: %d failures", len(failures))
+    states = WorkerStates.from_environment()
+    if states is not None:
+        states.publish(served_by(dataplane.repository))
     return failures
 
 
@@ -113,6 +179,13 @@ def _supervisor(dataplane: DataPlane, operation: str) -> int | None:
             "main process to pass it on to; send SIGHUP to the server's main process"
         )
     return int(supervisor)
+
+
+def _within_repository(text: str, source: Path) -> str:
+    """``text`` with the repository's folder left out of the paths it names: a client learns
+    which file, not where the server keeps it (the log has the full path)."""
+    folder = source if source.is_dir() else source.parent
+    return text.replace(f"{folder}{os.sep}", "").replace(str(folder), ".")
 
 
 def _result(model: ServedModel) -> LoadResult:

@@ -123,6 +123,10 @@ class ModelRepository:
         models = self._models
         return [models[name] for name in sorted(models)]
 
+    def loaded(self) -> dict[str, ServedModel]:
+        """Every model in service now, by name."""
+        return dict(self._models)
+
     def served(self, name: str) -> ServedModel:
         """All loaded versions of a model (for metadata), with ``get``'s errors."""
         self.get(name)
@@ -209,7 +213,7 @@ class ModelRepository:
         if not versions:
             known = ", ".join(repr(known) for known in layout.models) or "no model"
             raise NotFound(
-                f"model {name!r} is not in the repository {self.source}; it holds {known}",
+                f"model {name!r} is not in the model repository; it holds {known}",
                 "unknown_model",
             )
         default = default_version(name, versions, layout, self.source)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import anyio
 
 from service.inference.dataplane import DataPlane
-from service.inference.model_control import reload_everything
+from service.inference.model_control import join_the_workers, reload_everything
 
 logger = logging.getLogger("service.repository")
 
@@ -42,7 +42,10 @@ def reload_on_sighup(dataplane: DataPlane) -> Iterator[None]:
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, schedule)
+    states = join_the_workers(dataplane)
     try:
         yield
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
+        if states is not None:
+            states.withdraw()

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from service.inference.metrics import MULTIPROCESS_DIRECTORY_VARIABLE
 from service.inference.model_control import SUPERVISOR_VARIABLE
 from service.inference.repository import ModelRepository
+from service.inference.worker_states import STATES_VARIABLE
 from service.rest.uvicorn_hooks import ReloadingWorkers, uvicorn_options
 from service.settings import LogFormat, Settings
 
@@ -87,9 +88,13 @@ def serve(
         uvicorn.run(create_app(settings, models=models), **options)
         return
     # Workers build their own app from the environment and share metrics through files.
-    with tempfile.TemporaryDirectory(prefix="mnist-mlp-metrics-") as metrics_directory:
+    with (
+        tempfile.TemporaryDirectory(prefix="mnist-mlp-metrics-") as metrics_directory,
+        tempfile.TemporaryDirectory(prefix="mnist-mlp-workers-") as states_directory,
+    ):
         os.environ.setdefault(MULTIPROCESS_DIRECTORY_VARIABLE, metrics_directory)
         os.environ[SUPERVISOR_VARIABLE] = str(os.getpid())
+        os.environ[STATES_VARIABLE] = states_directory
         factory = f"{create_app.__module__}:{create_app.__qualname__}"
         config = uvicorn.Config(factory, factory=True, workers=settings.workers, **options)
         ReloadingWorkers(config, sockets=[config.bind_socket()]).run()

@@ -1,11 +1,13 @@
 """API keys over gRPC: the same core check as REST, the key in the ``authorization`` metadata;
-health stays open; a missing or wrong key is UNAUTHENTICATED with REST's message."""
+health stays open, reflection needs the key; a missing or wrong key is UNAUTHENTICATED with
+REST's message."""
 
 from collections.abc import Iterator
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from tests.support.grpc_servers import Served, grpc_settings, inference_stub, served
@@ -60,3 +62,20 @@ def test_health_needs_no_key(server: Served) -> None:
             health_pb2.HealthCheckRequest(), timeout=10
         )
     assert check.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def reflection_names(target: str, metadata: tuple = ()) -> set[str]:
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    with grpc.insecure_channel(target) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        (answer,) = stub.ServerReflectionInfo(iter([request]), metadata=metadata, timeout=10)
+    return {service.name for service in answer.list_services_response.service}
+
+
+def test_reflection_needs_the_key(server: Served) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        reflection_names(server.target)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "needs an API key" in caught.value.details()
+    names = reflection_names(server.target, (("authorization", f"Bearer {KEY}"),))
+    assert "inference.GRPCInferenceService" in names

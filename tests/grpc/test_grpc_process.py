@@ -54,7 +54,6 @@ def test_sigterm_drains_grpc_and_http_in_flight_then_exits_0(model_path: Path) -
         exit_code = service.stop()
     assert http_status == 200 and b'"digit"' in http_body
     assert trailers.get("grpc-status") == "0", trailers
-    assert call.goaway_last_stream is not None  # the server announced its stop mid-call
     assert pb.ModelInferResponse.FromString(message).outputs[0].shape == [64, 10]
     assert exit_code == 0, service.log_text()
 
