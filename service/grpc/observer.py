@@ -5,7 +5,7 @@
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -93,15 +93,20 @@ class CallObserver(grpc.aio.ServerInterceptor):
 
     def _unimplemented(self, method: str) -> grpc.RpcMethodHandler:
         """What grpc answers a method nobody serves (UNIMPLEMENTED), counted and logged. A
-        stream-stream handler reads no message, so it answers calls of every kind."""
+        stream-stream handler reads no message, so it answers calls of every kind; it is an
+        async generator (which ends at the abort), the form OpenTelemetry's gRPC interceptor
+        expects of a streaming handler."""
         label = method if method in self.known_methods else UNKNOWN_METHOD
 
-        async def unimplemented(requests: Any, context: grpc.aio.ServicerContext) -> None:
+        async def unimplemented(
+            requests: Any, context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[None]:
             code = grpc.StatusCode.UNIMPLEMENTED
             self.metrics.observe_grpc_call(label.lstrip("/"), code.name, 0.0)
             if self.access_log:
                 log_access(access_logger, "gRPC %s %s %.2fms", logged_name(method), code.name, 0.0)
             await context.abort(code, UNIMPLEMENTED_MESSAGE.format(method=logged_name(method)))
+            yield  # never reached: abort raises
 
         return grpc.stream_stream_rpc_method_handler(unimplemented)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import numpy as np
 import pytest
@@ -114,6 +115,14 @@ def test_a_grpc_call_is_one_trace_with_its_phases(
     check_the_tree(spans)
     (server_span,) = [span for span in spans if span.kind.name == "SERVER"]
     assert "ModelInfer" in server_span.name
+
+
+def test_an_unimplemented_method_is_still_answered_unimplemented(server: Served) -> None:
+    with grpc.insecure_channel(server.target) as channel:
+        stranger = channel.unary_unary("/elsewhere.Service/Anything")
+        with pytest.raises(grpc.RpcError) as refused:
+            stranger(b"", timeout=10, metadata=[("traceparent", TRACEPARENT)])
+    assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_a_refused_request_ends_its_inference_span_in_error(
