@@ -80,7 +80,9 @@ class Classifier:
         return self.bulk_session.run(output_names, {self.input_name: images}, run_options)
 
     @classmethod
-    def load(cls, model_path: Path, card_path: Path, intra_op_threads: int = 1) -> "Classifier":
+    def from_files(
+        cls, model_path: Path, card_path: Path, intra_op_threads: int = 1
+    ) -> "Classifier":
         """Read, verify and warm up the model; a problem is a ``ModelLoadError`` naming the file.
 
         The model file is what the user named, so it is read first and every message starts

@@ -57,8 +57,8 @@ def server_metadata() -> ServerMetadata:
 class DataPlane:
     """The application context: settings, metrics, the model repository, the heavy-work limiter
     and the model calls. A transport builds it with the app and serves a repository's
-    models with ``load`` (REST: in its lifespan); until then, and after ``unload``, model
-    operations answer 503."""
+    models with ``serve_repository`` (REST: in its lifespan); until then, and after
+    ``stop_serving``, model operations answer 503."""
 
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
@@ -70,11 +70,11 @@ class DataPlane:
         self.repository = ModelRepository.from_settings(settings)
         self.model_calls = model_calls(self.metrics, settings.dynamic_batching)
 
-    def load(self, repository: ModelRepository) -> None:
+    def serve_repository(self, repository: ModelRepository) -> None:
         """Serve ``repository``'s loaded models from now on."""
         self.repository = repository
 
-    def unload(self) -> None:
+    def stop_serving(self) -> None:
         """Stop serving every model: model operations answer 503 again."""
         self.repository = ModelRepository.from_settings(self.settings)
 

@@ -210,7 +210,7 @@ class ModelRepository:
         default = default_version(name, versions, layout, self.source)
         with self._load_lock:
             classifiers = {
-                files.card.version: Classifier.load(
+                files.card.version: Classifier.from_files(
                     files.model_path, files.card_path, self.intra_op_threads
                 )
                 for files in versions

@@ -19,7 +19,7 @@ from service.inference.classifier import Classifier
 from service.inference.dataplane import DataPlane
 from service.inference.repository import open_repository
 from service.inference.wire import parse_inference_body
-from service.rest.app import create_app
+from service.rest.app import create_rest_app
 from service.settings import Settings
 from tests.support.event_loop import run_on_own_thread
 from tests.support.grpc_servers import grpc_settings, served
@@ -42,7 +42,7 @@ def batching_dataplane(model_path: Path) -> DataPlane:
     where = {"model_repository": model_path} if model_path.is_dir() else {"model_path": model_path}
     settings = Settings(**where, access_log=False, dynamic_batching=True)
     dataplane = DataPlane(settings)
-    dataplane.load(open_repository(settings))
+    dataplane.serve_repository(open_repository(settings))
     return dataplane
 
 
@@ -173,7 +173,7 @@ def concurrently(post: Callable[[int], Any]) -> list[Any]:
 
 def test_concurrent_predict_requests_get_their_own_probabilities(tiny_model_path: Path) -> None:
     settings = Settings(model_path=tiny_model_path, access_log=False, dynamic_batching=True)
-    with live_server(create_app(settings)) as url, httpx.Client() as client:
+    with live_server(create_rest_app(settings)) as url, httpx.Client() as client:
 
         def post(index: int) -> list[float]:
             files = {"file": (f"{index}.png", png_bytes(ARRAYS[index]), "image/png")}
