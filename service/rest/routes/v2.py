@@ -9,7 +9,8 @@ from typing import Any
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 
-from service.inference.codec import InferenceResult
+from service.inference.binary_data import HEADER_LENGTH
+from service.inference.classifier import Classifier
 from service.inference.dataplane import DataPlane
 from service.inference.dataplane import server_metadata as describe_server
 from service.inference.limits import SMALL_BODY_BYTES
@@ -23,7 +24,7 @@ from service.inference.protocol import (
     ServerMetadata,
     inline_schema,
 )
-from service.inference.wire import HEADER_LENGTH, encode_response, parse_inference_body
+from service.inference.v2 import InferRequest, InferResponse
 from service.rest.content_encoding import decode_content
 from service.rest.dependencies import DataPlaneDep, ModelPath, dataplane_of
 from service.rest.openapi import error_responses
@@ -102,24 +103,23 @@ async def model_ready(dataplane: DataPlaneDep, model: ModelPath) -> ModelReadyRe
     return dataplane.model_ready(*model)
 
 
-def _encoded(result: InferenceResult) -> Response:
-    encoded = encode_response(result)
-    if encoded.json_length is None:
-        return Response(encoded.body, media_type=JSON)
-    headers = {HEADER_LENGTH: str(encoded.json_length)}
-    return Response(encoded.body, media_type=BINARY, headers=headers)
+def _encoded(response: InferResponse) -> Response:
+    body, json_length = response.to_rest()
+    if json_length is None:
+        return Response(body, media_type=JSON)
+    return Response(body, media_type=BINARY, headers={HEADER_LENGTH: str(json_length)})
 
 
 def _infer_off_loop(
     dataplane: DataPlane,
-    model: tuple[str, str | None],
+    classifier: Classifier,
     body: bytes,
     content_encoding: str | None,
     header_length: str | None,
 ) -> Response:
     """Synchronous on purpose: large or compressed bodies run in a worker thread."""
     body = decode_content(body, content_encoding, dataplane.settings.max_request_bytes)
-    return _encoded(dataplane.infer_now(*model, parse_inference_body(body, header_length)))
+    return _encoded(dataplane.infer_now(classifier, InferRequest.from_rest(body, header_length)))
 
 
 async def infer(request: Request, model_name: str) -> Response:
@@ -128,17 +128,16 @@ async def infer(request: Request, model_name: str) -> Response:
     The model first (404 or 503 before the body is read), then the body: a small one on the
     event loop (where concurrent requests may share a model call), a large or compressed one
     in a worker thread."""
-    model = (model_name, request.path_params.get("model_version"))
     dataplane = dataplane_of(request.app)
-    dataplane.model(*model)
+    classifier = dataplane.model(model_name, request.path_params.get("model_version"))
     body = await request.body()
     headers = request.headers
     content_encoding = headers.get("content-encoding")
     header_length = headers.get(HEADER_LENGTH)
     if len(body) <= SMALL_BODY_BYTES and content_encoding is None:
-        parsed = parse_inference_body(body, header_length)
-        return _encoded(await dataplane.infer(*model, parsed))
-    arguments = (dataplane, model, body, content_encoding, header_length)
+        received = InferRequest.from_rest(body, header_length)
+        return _encoded(await dataplane.infer(classifier, received))
+    arguments = (dataplane, classifier, body, content_encoding, header_length)
     return await anyio.to_thread.run_sync(
         _infer_off_loop, *arguments, limiter=dataplane.heavy_work_limiter
     )
