@@ -1,9 +1,9 @@
 """ModelInferRequest off the wire with its raw contents left where they arrived.
 
 protobuf (upb) copies a bytes field when it parses a message, copies the whole message again
-for ``ByteSize`` and copies the field once more each time it is read: a batch of 4,096 images
-(3.2 MB) was copied three times before the model saw it, ~0.5 ms a call (see the README's
-Performance section). Here the top-level fields are walked once: each ``raw_input_contents``
+for ``ByteSize`` and copies the field once more each time it is read: a large batch was copied
+three times before the model saw it (``python -m benchmarks.grpc_bulk`` measures it). Here the
+top-level fields are walked once: each ``raw_input_contents``
 entry becomes a view of the received bytes, and every other field goes through protobuf as
 usual, so what is validated is exactly what was sent.
 """

@@ -66,8 +66,8 @@ def _input_document(tensor: pb.ModelInferRequest.InferInputTensor, raw: bool) ->
         "shape": list(tensor.shape),
         "parameters": parameters(tensor.parameters),
     }
-    # ListFields names only the non-empty fields: one call, where reading each of the eight
-    # repeated fields would cost ~40 µs a request.
+    # ListFields names only the non-empty fields: one call, rather than reading each of the
+    # eight repeated fields.
     given = [field.name for field, _ in tensor.contents.ListFields()]
     if raw:
         if given:

@@ -18,7 +18,7 @@ from service.inference.protocol import InferenceRequest, RequestInput
 SUPPORTED_DATATYPES = {"UINT8": np.dtype(np.uint8)}
 
 
-# Built for every request: a slots dataclass costs ~100 ns to build, a frozen one ~370 ns.
+# Built for every request: slots dataclasses are the cheapest to build.
 @dataclass(slots=True)
 class RequestedOutput:
     """An output to return, and whether as raw bytes after the JSON header."""
