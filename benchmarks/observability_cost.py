@@ -23,7 +23,7 @@ from service.inference.dataplane import DataPlane
 from service.inference.repository import open_repository
 from service.inference.statistics import VersionStatistics
 from service.inference.tracing import span
-from service.inference.wire import parse_inference_body
+from service.inference.v2 import InferRequest
 from service.settings import Settings
 
 ONE_IMAGE = orjson.dumps(
@@ -53,9 +53,10 @@ def inference(dataplane: DataPlane, requests: int) -> float:
         started = time.perf_counter_ns()
         for _ in range(requests):
             with span("request"):
+                classifier = dataplane.model("mnist_mlp")
                 with span("read request"):
-                    body = parse_inference_body(ONE_IMAGE, None)
-                result = await dataplane.infer("mnist_mlp", None, body)
+                    received = InferRequest.from_rest(ONE_IMAGE, None)
+                result = await dataplane.infer(classifier, received)
                 with span("encode response"):
                     if not result.outputs:
                         raise RuntimeError("no outputs")
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     with workspace(arguments.model) as (_, model, _stack):
         settings = Settings(model_path=Path(model), access_log=False, dynamic_batching=True)
         dataplane = DataPlane(settings)
-        dataplane.load(open_repository(settings))
+        dataplane.serve_repository(open_repository(settings))
         print(
             f"Conditions: {conditions(model)}; {requests} requests a run, {arguments.repeat} runs"
         )

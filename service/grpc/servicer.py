@@ -14,13 +14,18 @@ import anyio
 import grpc
 from google.protobuf import json_format
 
-from service.grpc.messages import InferRequest, read_infer_request
+from service.grpc.messages import ReceivedModelInfer, read_infer_request
 from service.grpc.proto import grpc_predict_v2_pb2 as kserve_pb
 from service.grpc.proto import grpc_service_pb2 as pb
 from service.grpc.proto import model_config_pb2
 from service.grpc.status import answered, lenient
-from service.grpc.tensors import infer_response, inference_body, repository_model_name
+from service.grpc.tensors import (
+    infer_request_from_grpc,
+    infer_response_to_grpc,
+    repository_model_name,
+)
 from service.inference.auth import ApiKeys
+from service.inference.classifier import Classifier
 from service.inference.dataplane import DataPlane, server_metadata
 from service.inference.errors import NotReady
 from service.inference.limits import SMALL_BODY_BYTES
@@ -136,29 +141,29 @@ class InferenceServicer:
 
     @answered()
     async def ModelInfer(
-        self, request: InferRequest, context: grpc.aio.ServicerContext
+        self, request: ReceivedModelInfer, context: grpc.aio.ServicerContext
     ) -> pb.ModelInferResponse:
         """The request comes from ``read_infer_request`` (see ``REQUEST_READERS``): a small one
         runs on the event loop (where concurrent calls may share a model call), a large one in
         a worker thread."""
         message = request.message
-        model = (message.model_name, _version(message.model_version))
-        self.dataplane.model(*model)
+        classifier = self.dataplane.model(message.model_name, _version(message.model_version))
         if request.size <= SMALL_BODY_BYTES:
             with span("read request"):
-                body = inference_body(request)
-            result = await self.dataplane.infer(*model, body)
+                received = infer_request_from_grpc(request)
+            result = await self.dataplane.infer(classifier, received)
             with span("encode response"):
-                return infer_response(result)
+                return infer_response_to_grpc(result)
         return await anyio.to_thread.run_sync(
-            self._infer_off_loop, model, request, limiter=self.dataplane.heavy_work_limiter
+            self._infer_off_loop, classifier, request, limiter=self.dataplane.heavy_work_limiter
         )
 
     def _infer_off_loop(
-        self, model: tuple[str, str | None], request: InferRequest
+        self, classifier: Classifier, request: ReceivedModelInfer
     ) -> pb.ModelInferResponse:
         """Synchronous on purpose: large messages decode and run in a worker thread."""
-        return infer_response(self.dataplane.infer_now(*model, inference_body(request)))
+        received = infer_request_from_grpc(request)
+        return infer_response_to_grpc(self.dataplane.infer_now(classifier, received))
 
     @answered()
     async def ModelConfig(

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from service.__main__ import main
-from service.rest.app import create_app
+from service.rest.app import create_rest_app
 from service.settings import Settings, is_loopback
 from tests.support.live_server import live_server
 
@@ -63,7 +63,7 @@ def control_client(tiny_model_path: Path) -> Iterator[TestClient]:
         model_control=True,
         cors_origins=["https://console.example"],
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_rest_app(settings)) as client:
         yield client
 
 
@@ -98,7 +98,7 @@ def test_json_is_served(control_client: TestClient) -> None:
 def test_tritonclient_unloads_and_loads_with_its_untyped_json(tiny_model_path: Path) -> None:
     """tritonclient sends its JSON with no Content-Type: still served."""
     settings = Settings(model_path=tiny_model_path, access_log=False, model_control=True)
-    with live_server(create_app(settings)) as url:
+    with live_server(create_rest_app(settings)) as url:
         client = triton.InferenceServerClient(url=url.removeprefix("http://"))
         try:
             client.unload_model("mnist_mlp")
@@ -131,7 +131,7 @@ def hosts_client(tiny_model_path: Path) -> Iterator[TestClient]:
         access_log=False,
         allowed_hosts=["mnist.example", "*.internal.example", "[::1]"],
     )
-    with TestClient(create_app(settings), base_url="http://mnist.example") as client:
+    with TestClient(create_rest_app(settings), base_url="http://mnist.example") as client:
         yield client
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.rest.app import create_app
+from service.app import create_app
 from service.settings import Settings
 
 LOAD = "/v2/repository/models/mnist_mlp/load"
