@@ -8,6 +8,7 @@ once as status codes, so no method here handles an error itself. ``add_to_server
 the methods with their request readers: the servicer needs no interceptor to work.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -189,7 +190,7 @@ class InferenceServicer:
         self, request: pb.RepositoryIndexRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryIndexResponse:
         """Every version loaded, unloaded or only on disk; reading the cards is off the loop."""
-        await self._model_control(context)
+        await self._model_control_on(context)
         entries = await anyio.to_thread.run_sync(repository_index, self.dataplane, request.ready)
         return pb.RepositoryIndexResponse(
             models=[pb.RepositoryIndexResponse.ModelIndex(**vars(entry)) for entry in entries]
@@ -200,9 +201,7 @@ class InferenceServicer:
         self, request: pb.RepositoryModelLoadRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryModelLoadResponse:
         """Re-read, verify and swap in the model, off the event loop (as over REST)."""
-        await self._model_control(context)
-        name = repository_model_name(request)
-        await anyio.to_thread.run_sync(load_model, self.dataplane, name)
+        name = await self._model_control(request, context, load_model)
         loaded = kserve_pb.RepositoryModelLoadResponse(model_name=name, isLoaded=True)
         return _kserve_fields(pb.RepositoryModelLoadResponse, loaded)
 
@@ -210,13 +209,24 @@ class InferenceServicer:
     async def RepositoryModelUnload(
         self, request: pb.RepositoryModelUnloadRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryModelUnloadResponse:
-        await self._model_control(context)
-        name = repository_model_name(request)
-        await anyio.to_thread.run_sync(unload_model, self.dataplane, name)
+        name = await self._model_control(request, context, unload_model)
         unloaded = kserve_pb.RepositoryModelUnloadResponse(model_name=name, isUnloaded=True)
         return _kserve_fields(pb.RepositoryModelUnloadResponse, unloaded)
 
-    async def _model_control(self, context: grpc.aio.ServicerContext) -> None:
+    async def _model_control(
+        self,
+        request: pb.RepositoryModelLoadRequest | pb.RepositoryModelUnloadRequest,
+        context: grpc.aio.ServicerContext,
+        action: Callable[[DataPlane, str], object],
+    ) -> str:
+        """The model the request names, after ``action`` on it off the event loop."""
+        await self._model_control_on(context)
+        name = repository_model_name(request)
+        await anyio.to_thread.run_sync(action, self.dataplane, name)
+        return name
+
+    async def _model_control_on(self, context: grpc.aio.ServicerContext) -> None:
+        """UNIMPLEMENTED unless ``MNIST_MODEL_CONTROL=true``, as REST leaves its routes out."""
         if not self.dataplane.settings.model_control:
             await context.abort(
                 grpc.StatusCode.UNIMPLEMENTED,
