@@ -144,7 +144,7 @@ def test_statistics_count_what_a_batch_of_eight_did(
     client: Client, server: Served, version: str
 ) -> None:
     before = statistics_of(client, version)
-    metrics_before = inference_metric_sum(server)
+    metrics_before = inference_metric(server, "sum"), inference_metric(server, "count")
     probabilities = infer_batch(client, PERF_ANALYZER_BATCH)
     assert probabilities.shape == (PERF_ANALYZER_BATCH, 10)
     after = statistics_of(client, version)
@@ -161,16 +161,16 @@ def test_statistics_count_what_a_batch_of_eight_did(
     assert eight["compute_infer"]["count"] >= 1 and eight["compute_infer"]["ns"] > 0
     executions = sum(batch["compute_infer"]["count"] for batch in after["batch_stats"])
     assert executions == after["execution_count"]
-    # /metrics counts the same images: its batch-size histogram's sum grew by the same 8.
-    assert inference_metric_sum(server) - metrics_before == PERF_ANALYZER_BATCH
+    # /metrics counts the same: its batch-size histogram got one call of the same 8 images.
+    assert inference_metric(server, "sum") - metrics_before[0] == PERF_ANALYZER_BATCH
+    assert inference_metric(server, "count") - metrics_before[1] == 1
 
 
-def inference_metric_sum(server: Served) -> float:
-    """``mnist_inference_batch_size_sum`` over every version of the model."""
+def inference_metric(server: Served, part: str) -> float:
+    """``mnist_inference_batch_size_<part>`` summed over every version of the model."""
     text = httpx.get(f"{server.url}/metrics").text
-    lines = [
-        line for line in text.splitlines() if line.startswith("mnist_inference_batch_size_sum")
-    ]
+    name = f"mnist_inference_batch_size_{part}"
+    lines = [line for line in text.splitlines() if line.startswith(name)]
     return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
 
 
