@@ -33,14 +33,20 @@ class CallObserver(grpc.aio.ServerInterceptor):
     ``service.grpc.admission`` reads the message); streaming ones (reflection, health Watch)
     pass through; a method no service serves is answered UNIMPLEMENTED, counted and logged like
     any other call. ``known_methods``: full names (``/package.Service/Method``) that keep their
-    own label in the metric then; any other is counted as ``unknown``."""
+    own label in the metric then; any other is counted as ``unknown``. ``internal_methods``:
+    calls the server makes to itself (the drain's marker), neither counted nor logged."""
 
     def __init__(
-        self, metrics: Metrics, access_log: bool, known_methods: frozenset[str] = frozenset()
+        self,
+        metrics: Metrics,
+        access_log: bool,
+        known_methods: frozenset[str] = frozenset(),
+        internal_methods: frozenset[str] = frozenset(),
     ) -> None:
         self.metrics = metrics
         self.access_log = access_log
         self.known_methods = known_methods
+        self.internal_methods = internal_methods
         self._observed: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
@@ -50,6 +56,8 @@ class CallObserver(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
+        if method in self.internal_methods:
+            return handler
         if handler is None:
             return self._unimplemented(method)
         if (handler.unary_unary or handler.stream_unary) is None:

@@ -20,7 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
-from service.grpc.admission import Admission
+from service.grpc.admission import MARKER_METHOD, Admission
 from service.grpc.bounds import server_options
 from service.grpc.messages import ReceivedModelInfer
 from service.grpc.observer import CallObserver
@@ -41,6 +41,8 @@ for _file in (health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR):
 SERVICE_NAMES = (INFERENCE_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME)
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 MODEL_INFER = f"/{INFERENCE_SERVICE}/ModelInfer"
+# Calls the server makes to itself: not a client's, so neither logged, counted nor traced.
+INTERNAL_METHODS = frozenset({MARKER_METHOD})
 # Each worker also listens on a port of its own here, for the marker its stop sends itself.
 LOOPBACK = "127.0.0.1"
 
@@ -121,11 +123,12 @@ class GrpcServer:
             # Tracing first (its span covers the call); then the observer: it sees (and logs)
             # what the admission refuses, and answers methods nobody serves.
             interceptors=[
-                *tracing.grpc_interceptors(dataplane.tracer_provider),
+                *tracing.grpc_interceptors(dataplane.tracer_provider, INTERNAL_METHODS),
                 CallObserver(
                     dataplane.metrics,
                     settings.access_log,
                     frozenset(f"/{SERVICE.full_name}/{method.name}" for method in SERVICE.methods),
+                    INTERNAL_METHODS,
                 ),
                 self.admission,
             ],

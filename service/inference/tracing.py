@@ -106,14 +106,16 @@ def check_installed(environ: Mapping[str, str] = os.environ) -> None:
         _exporter(name, environ)
 
 
-def grpc_interceptors(provider: Any) -> list[Any]:
+def grpc_interceptors(provider: Any, untraced: frozenset[str] = frozenset()) -> list[Any]:
     """OpenTelemetry's gRPC server interceptor for ``provider`` (none without one): a server
-    span per call, continuing the caller's ``traceparent`` from the call's metadata."""
+    span per call, continuing the caller's ``traceparent`` from the call's metadata; none for
+    the ``untraced`` full method names (the server's calls to itself)."""
     if provider is None:
         return []
-    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
-    return [aio_server_interceptor(tracer_provider=provider)]
+    traced = filters.negate(filters.any_of(*map(filters.full_method_name, untraced)))
+    return [aio_server_interceptor(tracer_provider=provider, filter_=traced if untraced else None)]
 
 
 def fastapi_telemetry(provider: Any) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 tritonclient's model configuration, statistics and repository API; and gRPC methods the server
 does not serve, answered UNIMPLEMENTED with a metric and an access-log line."""
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import grpc
@@ -16,6 +18,9 @@ import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from tritonclient.utils import InferenceServerException
 
+from service.grpc.admission import MARKER_METHOD
+from service.grpc.observer import CallObserver
+from service.inference.metrics import Metrics
 from service.inference.model_card import read_model_card
 from tests.support.grpc_servers import Served, grpc_settings, served
 
@@ -230,3 +235,25 @@ def test_unimplemented_methods_are_counted_and_logged(
     counted = f'mnist_grpc_requests_total{{code="UNIMPLEMENTED",method="{shared_memory[1:]}"}} 1.0'
     assert counted in metrics
     assert 'mnist_grpc_requests_total{code="UNIMPLEMENTED",method="unknown"} 1.0' in metrics
+
+
+def test_the_servers_own_calls_are_neither_counted_nor_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The drain's marker, which a stopping server sends itself, is no client's call."""
+    metrics = Metrics()
+    observer = CallObserver(metrics, True, internal_methods=frozenset({MARKER_METHOD}))
+
+    async def nobody_serves(details: Any) -> None:
+        return None
+
+    def details(method: str) -> Any:
+        return SimpleNamespace(method=method, invocation_metadata=())
+
+    with caplog.at_level(logging.INFO, logger="service.access"):
+        assert (
+            asyncio.run(observer.intercept_service(nobody_serves, details(MARKER_METHOD))) is None
+        )
+        stranger = asyncio.run(observer.intercept_service(nobody_serves, details("/x.Y/Z")))
+    assert stranger is not None and stranger.stream_stream is not None
+    assert not [record for record in caplog.records if MARKER_METHOD in record.getMessage()]
