@@ -42,10 +42,6 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_model(tmp_path_factory.mktemp("grpc-admission"))
 
 
-def port_of(server: Served) -> int:
-    return int(server.target.rsplit(":", 1)[1])
-
-
 def small_request() -> pb.ModelInferRequest:
     image = np.zeros((1, 28, 28), np.uint8)
     message = pb.ModelInferRequest(model_name="mnist_mlp", raw_input_contents=[image.tobytes()])
@@ -61,7 +57,7 @@ def test_a_message_that_does_not_arrive_in_time_is_deadline_exceeded(
     server: Served, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="service.access"):
-        stalled = FlowingCall(port_of(server), METHOD, bytes(MiB), held_back=1)
+        stalled = FlowingCall(server.port, METHOD, bytes(MiB), held_back=1)
         stalled.start()
         stalled.wait_for_end(RECEIVE_SECONDS + 5.0)
         stalled.close()
@@ -72,7 +68,7 @@ def test_a_message_that_does_not_arrive_in_time_is_deadline_exceeded(
 
 def test_a_call_that_ends_without_a_message_is_invalid(server: Served) -> None:
     # Not even the message's 5-byte prefix, then the end of the client's side.
-    ended = FlowingCall(port_of(server), METHOD, b"", held_back=5, end_stream=True)
+    ended = FlowingCall(server.port, METHOD, b"", held_back=5, end_stream=True)
     ended.start()
     ended.wait_for_end(10.0)
     ended.close()
@@ -82,7 +78,7 @@ def test_a_call_that_ends_without_a_message_is_invalid(server: Served) -> None:
 def test_no_room_in_the_budget_is_resource_exhausted_and_small_calls_still_served(
     server: Served,
 ) -> None:
-    stalled = FlowingCall(port_of(server), METHOD, bytes(MiB), held_back=1)
+    stalled = FlowingCall(server.port, METHOD, bytes(MiB), held_back=1)
     stalled.start()
     try:
         with inference_stub(server.target) as stub:
