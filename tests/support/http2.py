@@ -4,6 +4,7 @@ machine would treat as the end of the connection rather than of new streams); a 
 as fast as flow control lets it, but for its last byte; a connection that sends only part of
 its preface, or nothing."""
 
+import contextlib
 import socket
 import struct
 import threading
@@ -232,4 +233,7 @@ class FlowingCall(threading.Thread):
             time.sleep(0.01)
 
     def close(self) -> None:
+        """Leave: shut down first, or the thread blocked reading would keep the socket open."""
+        with contextlib.suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RDWR)
         self.socket.close()
