@@ -5,6 +5,8 @@ once as status codes, so no method here handles an error itself. ``add_to_server
 the methods with their request readers: the servicer needs no interceptor to work.
 """
 
+from collections.abc import Callable
+
 import anyio
 import grpc
 
@@ -148,23 +150,28 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self, request: pb.RepositoryModelLoadRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryModelLoadResponse:
         """Re-read, verify and swap in the model, off the event loop (as over REST)."""
-        await self._model_control(context)
-        name = repository_model_name(request)
-        await anyio.to_thread.run_sync(load_model, self.dataplane, name)
+        name = await self._model_control(request, context, load_model)
         return pb.RepositoryModelLoadResponse(model_name=name, isLoaded=True)
 
     @answered()
     async def RepositoryModelUnload(
         self, request: pb.RepositoryModelUnloadRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryModelUnloadResponse:
-        await self._model_control(context)
-        name = repository_model_name(request)
-        await anyio.to_thread.run_sync(unload_model, self.dataplane, name)
+        name = await self._model_control(request, context, unload_model)
         return pb.RepositoryModelUnloadResponse(model_name=name, isUnloaded=True)
 
-    async def _model_control(self, context: grpc.aio.ServicerContext) -> None:
+    async def _model_control(
+        self,
+        request: pb.RepositoryModelLoadRequest | pb.RepositoryModelUnloadRequest,
+        context: grpc.aio.ServicerContext,
+        action: Callable[[DataPlane, str], object],
+    ) -> str:
+        """The model the request names, after ``action`` on it off the event loop."""
         if not self.dataplane.settings.model_control:
             await context.abort(
                 grpc.StatusCode.UNIMPLEMENTED,
                 "model control is off (MNIST_MODEL_CONTROL=false)",
             )
+        name = repository_model_name(request)
+        await anyio.to_thread.run_sync(action, self.dataplane, name)
+        return name

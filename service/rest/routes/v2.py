@@ -5,7 +5,7 @@ version reaches the dataplane as None on the unversioned path. Inference is a ``
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -64,6 +64,7 @@ INFER_RESPONSES = error_responses(400, 404, 413, 415, 503) | {
     }
 }
 MODEL_RESPONSES = error_responses(404, 503)
+Endpoint = Callable[..., Awaitable[Any]]
 
 
 @router.get("", summary="Server metadata")
@@ -84,25 +85,31 @@ async def ready(dataplane: DataPlaneDep) -> ReadyResponse:
     return ReadyResponse(ready=dataplane.ready())
 
 
-@router.get("/models/{model_name}", responses=MODEL_RESPONSES, summary="Model metadata")
-@router.get(
-    "/models/{model_name}/versions/{model_version}",
-    responses=MODEL_RESPONSES,
-    openapi_extra=VERSION_PARAMETER,
-    summary="Model version metadata",
-)
+def model_routes(suffix: str, summary: str) -> Callable[[Endpoint], Endpoint]:
+    """Declare ``endpoint`` on ``/models/{model_name}<suffix>`` and on its version's path."""
+
+    def declare(endpoint: Endpoint) -> Endpoint:
+        router.get(f"/models/{{model_name}}{suffix}", responses=MODEL_RESPONSES, summary=summary)(
+            endpoint
+        )
+        router.get(
+            f"/models/{{model_name}}/versions/{{model_version}}{suffix}",
+            responses=MODEL_RESPONSES,
+            openapi_extra=VERSION_PARAMETER,
+            summary=summary.replace("Model", "Model version"),
+        )(endpoint)
+        return endpoint
+
+    return declare
+
+
+@model_routes("", "Model metadata")
 async def model_metadata(dataplane: DataPlaneDep, model: ModelPath) -> ModelMetadata:
     """Platform, versions, and the input and output tensors from the model card."""
     return dataplane.model_metadata(*model)
 
 
-@router.get("/models/{model_name}/ready", responses=MODEL_RESPONSES, summary="Model readiness")
-@router.get(
-    "/models/{model_name}/versions/{model_version}/ready",
-    responses=MODEL_RESPONSES,
-    openapi_extra=VERSION_PARAMETER,
-    summary="Model version readiness",
-)
+@model_routes("/ready", "Model readiness")
 async def model_ready(dataplane: DataPlaneDep, model: ModelPath) -> ModelReadyResponse:
     """200 once the model (or that version) is loaded; 503 before."""
     return dataplane.model_ready(*model)
