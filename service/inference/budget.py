@@ -36,6 +36,7 @@ from service.inference.errors import Overloaded, PayloadTooLarge
 @dataclass(slots=True)
 class _Waiter:
     nbytes: int
+    share: int  # the request's whole share once granted
     granted: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -49,10 +50,12 @@ class InflightBudget:
     """Bytes of work in flight, at most ``capacity``; ``reserve`` takes a share for a request.
 
     A request asks twice or more: once to be admitted (its body), then to grow (what the body
-    becomes). Growing comes first: a request already holding a share is closer to giving it
-    back than one not started. A request that would wait to grow while every other holder waits
-    too would wait for nothing: it is refused at once, and when a release leaves only such
-    waiters, the latest of them is refused, so that its share lets the others go on.
+    becomes). Admissions are first come first served, except that a small one (at most
+    ``small_bytes``) may pass the queue when it fits. Growing comes first: a request already
+    holding a share is closer to giving it back than one not started. A request that would
+    wait to grow while every other holder waits too would wait for nothing: it is refused at
+    once, and when a release leaves only such waiters, the latest of them is refused, so that
+    its share lets the others go on.
     """
 
     def __init__(self, capacity: int, wait_seconds: float) -> None:
@@ -64,6 +67,11 @@ class InflightBudget:
         self.wait_seconds = wait_seconds
         self.in_use = 0
         self.holders = 0
+        # A request this small may pass the queue when it fits, and larger ones leave it room
+        # (``_fits``): it holds its share for milliseconds, so a small /predict is neither
+        # refused behind nor crowded out by a burst of 30 MiB bodies.
+        self.small_bytes = capacity // 64
+        self.small_room = capacity // 16
         self._admissions: deque[_Waiter] = deque()
         self._extensions: deque[_Waiter] = deque()
 
@@ -82,20 +90,21 @@ class InflightBudget:
         waits before, else after a wait of at most ``wait_seconds``, else ``Overloaded``."""
         self._check_fits_at_all(nbytes, 0)
         queued = self._live(self._admissions) + self._live(self._extensions)
-        if not queued and self._fits(nbytes):
+        if (not queued or nbytes <= self.small_bytes) and self._fits(nbytes, nbytes):
             self.in_use += nbytes
             return
-        await self._wait(self._admissions, nbytes)
+        await self._wait(self._admissions, nbytes, nbytes)
 
     async def acquire_more(self, nbytes: int, held: int) -> None:
         """``nbytes`` more for a request holding ``held``: ahead of every admission."""
         self._check_fits_at_all(nbytes, held)
-        if not self._live(self._extensions) and self._fits(nbytes):
+        queued = self._live(self._extensions)
+        if (not queued or held + nbytes <= self.small_bytes) and self._fits(nbytes, held + nbytes):
             self.in_use += nbytes
             return
         if self._live(self._extensions) + 1 >= self.holders:
             raise self._overloaded(nbytes)
-        await self._wait(self._extensions, nbytes)
+        await self._wait(self._extensions, nbytes, held + nbytes)
 
     def _check_fits_at_all(self, nbytes: int, held: int) -> None:
         if nbytes < 0:
@@ -107,11 +116,16 @@ class InflightBudget:
                 reason="over_inflight_budget",
             )
 
-    def _fits(self, nbytes: int) -> bool:
-        return self.in_use + nbytes <= self.capacity
+    def _fits(self, nbytes: int, share: int) -> bool:
+        """Whether ``nbytes`` more fit now, for a request whose share becomes ``share``: one
+        that is not small leaves ``small_room`` free (unless it could never start otherwise)."""
+        limit = self.capacity
+        if self.small_bytes < share <= self.capacity - self.small_room:
+            limit -= self.small_room
+        return self.in_use + nbytes <= limit
 
-    async def _wait(self, queue: deque[_Waiter], nbytes: int) -> None:
-        waiter = _Waiter(nbytes)
+    async def _wait(self, queue: deque[_Waiter], nbytes: int, share: int) -> None:
+        waiter = _Waiter(nbytes, share)
         queue.append(waiter)
         try:
             async with asyncio.timeout(self.wait_seconds):
@@ -138,28 +152,41 @@ class InflightBudget:
         self._grant_waiters()
 
     def _grant_waiters(self) -> None:
-        """Growing requests first, then admissions, each first come first served: a large
-        request at the head is not overtaken by small ones. Then break a wait for nothing."""
+        """Growing requests first, then admissions, each first come first served (a request
+        at the head is overtaken only by small ones). Then break a wait for nothing."""
         if self._grant_in_order(self._extensions):
             self._grant_in_order(self._admissions)
+        else:
+            self._grant_small(self._admissions)
         live = self._live(self._extensions)
         if live and live >= self.holders:
             latest = next(w for w in reversed(self._extensions) if not w.granted.done())
             latest.granted.set_exception(self._overloaded(latest.nbytes))
 
     def _grant_in_order(self, queue: deque[_Waiter]) -> bool:
-        """Grant the head of ``queue`` while it fits; whether the queue is now empty."""
+        """Grant the head of ``queue`` while it fits, then the small requests behind it that
+        fit; whether the queue is now empty."""
         while queue:
             head = queue[0]
             if head.granted.done():
                 queue.popleft()
-            elif self._fits(head.nbytes):
+            elif self._fits(head.nbytes, head.share):
                 queue.popleft()
-                self.in_use += head.nbytes
-                head.granted.set_result(None)
+                self._grant(head)
             else:
+                self._grant_small(queue)
                 return False
         return True
+
+    def _grant_small(self, queue: deque[_Waiter]) -> None:
+        for waiter in queue:
+            small = waiter.share <= self.small_bytes
+            if small and not waiter.granted.done() and self._fits(waiter.nbytes, waiter.share):
+                self._grant(waiter)
+
+    def _grant(self, waiter: _Waiter) -> None:
+        self.in_use += waiter.nbytes
+        waiter.granted.set_result(None)
 
     @staticmethod
     def _live(queue: deque[_Waiter]) -> int:

@@ -1,4 +1,5 @@
-"""The app factory: ``create_app(settings)`` builds the dataplane, the routes and the ASGI stack."""
+"""The REST app factory: ``create_rest_app(settings)`` builds the dataplane, the routes and the
+ASGI stack (``service.app.create_app`` is the served app: this, with gRPC in its lifespan)."""
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -50,7 +51,7 @@ class App(FastAPI):
         return self.openapi_schema
 
 
-def create_app(
+def create_rest_app(
     settings: Settings | None = None,
     models: ModelRepository | None = None,
     companions: Sequence[Companion] = (),
@@ -65,7 +66,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         settings = dataplane.settings
-        dataplane.load(models or open_repository(settings))
+        dataplane.serve_repository(models or open_repository(settings))
         async with AsyncExitStack() as stack:
             stack.enter_context(reload_on_sighup(dataplane))
             for companion in companions:
@@ -74,7 +75,7 @@ def create_app(
             templates = app.state.route_templates
             recorder = refusal_recorder(templates, dataplane.metrics, settings.access_log)
             yield {CONNECTION_POLICY: connection_policy(settings, recorder)}
-        dataplane.unload()
+        dataplane.stop_serving()
 
     app = App(
         title=SERVER_NAME,

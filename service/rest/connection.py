@@ -4,6 +4,27 @@ The app gives the server a ``ConnectionPolicy`` through the lifespan state (``CO
 the server gives each request its connection in ``scope["extensions"][CONNECTION]``, whose
 ``read_stalled`` the body guard reads. ``service.rest.uvicorn_hooks`` is the server side; a
 server without it (another ASGI server, the test client) simply gives no connection.
+
+A client that stops sending in the middle of its headers or body would hold its connection
+for as long as it likes. Each connection keeps the time of its last read and one timer,
+re-armed only when it fires: headers stalled past the timeout get a JSON 408 from the protocol
+itself (counted through the app's ``ConnectionPolicy``), as does a stalled body while the app
+has not been handed the request; once it has, the protocol sets ``read_stalled`` on the
+request's ``CONNECTION`` extension and the app's body guard answers the 408. A new connection
+that sends nothing is closed after uvicorn's keep-alive timeout. Time with reading paused by
+uvicorn's flow control is the server's wait, not the client's stall.
+
+A request reaches the app once its body is complete (or 64 KiB of it are buffered, or the
+client expects ``100 Continue``), as nginx buffers requests: a client trickling its body holds
+a parser and a buffer, not a task with the app's frames. Should the client go away or stall
+first, the protocol counts the 499 or answers the 408 itself, under the request's route.
+
+Headers are bounded (``max_header_bytes``, ``max_headers``: a JSON 431) as they stream in and
+once parsed. After an answer given before the request's body was in (a 401, a 404, a 413, or one
+given instead of ``100 Continue``) the connection lingers (``Lingering``): the rest is read and
+discarded within bounds, then the connection closes, as nginx's lingering close. Closing at once
+would reset a client still sending, which may then never read the answer; keeping the
+connection would let a client that sends a few bytes and goes quiet hold it for good.
 """
 
 from collections.abc import Callable
@@ -21,6 +42,13 @@ HEADERS_STALLED = (
     "the request headers stalled for longer than the read timeout; send the whole request "
     "without pausing"
 )
+
+INVALID_REQUEST = "the request is not valid HTTP/1.1; it was not processed"
+
+
+class HeadTooLarge(Exception):
+    """Raised from a parser callback to stop parsing a request line and headers over bounds."""
+
 
 # A request the server answered or lost before the app had it: (its ASGI scope, None while its
 # headers are incomplete; status; metric reason; seconds).
@@ -53,6 +81,14 @@ class Connection(Protocol):
     """A request's connection, as the server hands it to the app."""
 
     read_stalled: bool
+
+
+def declares_too_much(headers: list[tuple[bytes, bytes]], policy: ConnectionPolicy) -> bool:
+    """Whether the Content-Length alone is over the limit: the app then answers 413 at once."""
+    for name, value in headers:
+        if name == b"content-length":
+            return value.isdigit() and int(value) > policy.max_body_bytes
+    return False
 
 
 def head_refusal(

@@ -68,12 +68,12 @@ def serve(
     settings: Settings,
     models: ModelRepository | None,
     log_config: dict[str, Any],
-    create_app: AppFactory,
+    app_factory: AppFactory,
 ) -> None:
     """Run uvicorn until it is stopped; one worker serves the models already loaded, several
     load their own (and SIGHUP to this process has each reload them in place).
 
-    ``create_app(settings, models=...)`` builds the served app (``service.app``'s: REST with
+    ``app_factory(settings, models=...)`` builds the served app (``service.app``'s: REST with
     gRPC beside it); with several workers each calls it by its import path.
     """
     options = {
@@ -85,7 +85,7 @@ def serve(
         **uvicorn_options(),
     }
     if settings.workers == 1:
-        uvicorn.run(create_app(settings, models=models), **options)
+        uvicorn.run(app_factory(settings, models=models), **options)
         return
     # Workers build their own app from the environment and share metrics through files.
     with (
@@ -95,6 +95,6 @@ def serve(
         os.environ.setdefault(MULTIPROCESS_DIRECTORY_VARIABLE, metrics_directory)
         os.environ[SUPERVISOR_VARIABLE] = str(os.getpid())
         os.environ[STATES_VARIABLE] = states_directory
-        factory = f"{create_app.__module__}:{create_app.__qualname__}"
+        factory = f"{app_factory.__module__}:{app_factory.__qualname__}"
         config = uvicorn.Config(factory, factory=True, workers=settings.workers, **options)
         ReloadingWorkers(config, sockets=[config.bind_socket()]).run()

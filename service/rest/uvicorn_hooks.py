@@ -6,28 +6,8 @@ in ``PRIVATE_HOOKS`` are not uvicorn's public API. Importing this module checks 
 there, and tests/service/test_uvicorn_hooks.py that uvicorn still calls them; no other module of
 the service may touch uvicorn's internals. This is where further connection hygiene belongs.
 
-uvicorn closes idle keep-alive connections, but a client that stops sending in the middle of
-its headers or body holds its connection (and the request's memory) for as long as it likes.
-Here each connection keeps the time of its last read and one timer, re-armed only when it
-fires (at most once per timeout), so a request pays two attribute writes, not a timer:
-
-- headers stalled past the timeout: the protocol answers a JSON 408 itself (no route has seen
-  the request yet), counts it through the app's ``ConnectionPolicy`` and closes;
-- a body stalled past it: the same, while the app has not been handed the request yet (below);
-  once it has, the protocol sets ``read_stalled`` on the request's ``CONNECTION`` extension and
-  wakes its ``receive``, and the app's body guard raises ``RequestTimeout``: a JSON 408,
-  counted and logged like any refusal, on a connection that then closes;
-- a new connection that sends nothing is closed after uvicorn's keep-alive timeout, as an
-  idle keep-alive connection is.
-
-Time spent with reading paused (uvicorn's flow control, while the app has not asked for more)
-is the server's wait, not the client's stall, and does not count.
-
-A request reaches the app once its body is complete (or 64 KiB of it are buffered, or the
-client expects ``100 Continue``), as nginx buffers requests: a client trickling its body holds
-a parser and a buffer (about 8 KiB), not a task with the app's frames (20 KiB more, measured
-with 1,000 stalled uploads). Should the client go away or stall first, the protocol logs and
-counts the 499 or answers the 408 itself, through the policy, under the request's route.
+The read timeout, header bounds and lingering close are described in
+``service.rest.connection``, where their policy and pure parts live.
 """
 
 import contextlib
@@ -47,8 +27,11 @@ from service.rest.connection import (
     CONNECTION_POLICY,
     DEFAULT_POLICY,
     HEADERS_STALLED,
+    INVALID_REQUEST,
     ConnectionPolicy,
+    HeadTooLarge,
     Lingering,
+    declares_too_much,
     head_refusal,
     head_size_refusal,
     protocol_answer,
@@ -91,19 +74,10 @@ if missing_hooks():
         f"service.rest.uvicorn_hooks relies on (tested with {', '.join(TESTED_UVICORN)})"
     )
 
-INVALID_REQUEST = "the request is not valid HTTP/1.1; it was not processed"
-
-
-class HeadTooLarge(Exception):
-    """Raised from a parser callback to stop parsing a request line and headers over bounds."""
-
 
 class ReadTimeoutProtocol(HttpToolsProtocol):
-    """``HttpToolsProtocol`` with a read timeout on headers and body (see the module's doc).
-
-    Its own state is in slots: the inherited ``__dict__`` is already full, and a few more keys
-    would double it (1.6 KiB more per connection, measured with tracemalloc).
-    """
+    """``HttpToolsProtocol`` with the bounds of ``service.rest.connection``. Its own state is in
+    slots: the inherited ``__dict__`` is already full, and more keys would double its size."""
 
     __slots__ = (
         "_deferred",
@@ -126,8 +100,7 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         self.read_stalled = False
         self._extensions = {CONNECTION: self}
         self._last_read = self._request_began = self.loop.time()
-        self._reading_headers = False
-        self._served = False
+        self._reading_headers = self._served = False
         self._deferred = None
         self._head_received = 0
         self._oversized: str | None = None
@@ -146,26 +119,19 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
 
     def _release(self) -> None:
         """Drop the references that make a closed connection a cycle (protocol -> request ->
-        protocol), so it is freed at once rather than at the next full garbage collection: after
-        1,000 trickling clients, memory kept growing by 10% a round until it was."""
+        protocol), so it is freed at once rather than at the next full garbage collection."""
         self._extensions.clear()
         self.cycle = None  # type: ignore[assignment]
         self.scope = None  # type: ignore[assignment]
         self.pipeline.clear()
 
     def _start_asgi_task(self, cycle, app) -> None:  # type: ignore[no-untyped-def]
-        """Hold a request back from the app until its body is in (see the module's doc), unless
-        its Content-Length alone is over the limit: the app then answers 413 at once."""
-        if cycle.more_body and not cycle.waiting_for_100_continue and not self._declares_too_much():
+        """Hold a request back until its body is in, unless its length alone is a 413 to answer."""
+        too_much = declares_too_much(self.scope["headers"], self._policy)
+        if cycle.more_body and not cycle.waiting_for_100_continue and not too_much:
             self._deferred = (cycle, app)
             return
         super()._start_asgi_task(cycle, app)
-
-    def _declares_too_much(self) -> bool:
-        for name, value in self.scope["headers"]:
-            if name == b"content-length":
-                return value.isdigit() and int(value) > self._policy.max_body_bytes
-        return False
 
     def _start_deferred(self) -> None:
         """Hand the held-back request to the app (uvicorn's own start of its task)."""
@@ -190,8 +156,7 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
                 self.transport.close()
             return
         super().data_received(data)
-        if self._reading_headers and not self.transport.is_closing():
-            # Headers still incomplete: the parser holds them, so they are bounded as they come.
+        if self._reading_headers and not self.transport.is_closing():  # bounded as they come
             self._head_received += len(data)
             if self._head_received > self._policy.max_header_bytes:
                 self._refuse_head(head_size_refusal(self._policy))
@@ -204,15 +169,14 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         self._head_received = 0
 
     def send_400_response(self, msg: str) -> None:
-        """uvicorn's answer to a request its parser refused, as JSON (a 431 when the headers
-        were over bounds), counted and logged through the policy."""
+        """uvicorn's answer to a request its parser refused, as JSON (431: headers too large)."""
         if self._oversized is not None:
             self._refuse_head(self._oversized)
         else:
-            self._refuse(None, HTTPStatus.BAD_REQUEST, "bad_http", INVALID_REQUEST)
+            self._refuse(HTTPStatus.BAD_REQUEST, "bad_http", INVALID_REQUEST)
 
     def _refuse_head(self, message: str) -> None:
-        self._refuse(None, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", message)
+        self._refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", message)
 
     def on_headers_complete(self) -> None:
         self._reading_headers = False
@@ -229,8 +193,7 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         return cycle is not None and cycle.more_body and not cycle.disconnected
 
     def _close_after_response(self) -> None:
-        """uvicorn closes a connection once a response that ends it is written: first, linger
-        over the rest of a body that was answered before it was in."""
+        """uvicorn's close after a response: first linger over a body answered before it was in."""
         if self._body_unread() and not self.read_stalled:
             self._linger()
         else:
@@ -242,11 +205,7 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
             self._linger()
 
     def _linger(self) -> None:
-        """After an answer given before the request's body was in (a 401, a 404, a 413, or one
-        given instead of ``100 Continue``), read and discard the rest for a bounded time and size,
-        then close, as nginx's lingering close: closing at once would reset a client still
-        sending, which then may never read the answer; keeping the connection would let a
-        client that sends a few bytes and goes quiet hold it for good."""
+        """Read and discard the rest of a body answered early, then close (``Lingering``)."""
         if self._lingering is not None:
             return
         self._lingering = Lingering(self._policy, self.loop.time())
@@ -297,34 +256,23 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
 
     def _on_stall(self, now: float) -> None:
         """Answer a stall here while the app has not seen the request, else let the app."""
-        seconds = now - self._request_began
+        timeout = HTTPStatus.REQUEST_TIMEOUT
         if self._reading_headers:
-            self._refuse_stall(None, HEADERS_STALLED, seconds)
+            self._refuse(timeout, "read_timeout", HEADERS_STALLED)
         elif self._deferred is not None:
             self._deferred = None
-            self._refuse_stall(self.scope, body_stalled_message(len(self.cycle.body)), seconds)
+            stalled = body_stalled_message(len(self.cycle.body))
+            self._refuse(timeout, "read_timeout", stalled, self.scope)
         else:
             self.read_stalled = True
             self.cycle.keep_alive = False
             self.cycle.message_event.set()
 
-    def _refuse_stall(self, scope: Scope | None, message: str, seconds: float) -> None:
-        self._refuse(scope, HTTPStatus.REQUEST_TIMEOUT, "read_timeout", message, seconds)
-
-    def _refuse(
-        self,
-        scope: Scope | None,
-        status: HTTPStatus,
-        reason: str,
-        message: str,
-        seconds: float | None = None,
-    ) -> None:
-        """A JSON answer written by the protocol itself (no app has the request), counted and
-        logged through the policy; the connection then closes."""
-        if seconds is None:
-            seconds = self.loop.time() - self._request_began
-        self._policy.record_refusal(scope, status, reason, seconds)
-        self.transport.write(protocol_answer(status, message, self.server_state.default_headers))
+    def _refuse(self, code: HTTPStatus, reason: str, text: str, scope: Scope | None = None) -> None:
+        """A JSON answer the protocol writes itself, counted through the policy; then close."""
+        seconds = self.loop.time() - self._request_began
+        self._policy.record_refusal(scope, code, reason, seconds)
+        self.transport.write(protocol_answer(code, text, self.server_state.default_headers))
         self.transport.close()
 
 

@@ -69,23 +69,30 @@ def maximal_requests() -> dict[str, bytes]:
     }
 
 
+def _small_upload() -> tuple[bytes, str]:
+    """A normal client's request: one 28x28 PNG."""
+    body, headers = multipart([("file", "digit.png", png_bytes(np.zeros((28, 28), np.uint8)))])
+    return body, headers["content-type"]
+
+
 async def exchange(port: int, request: bytes) -> tuple[int, str | None]:
     """Send one request and read its answer to the end: the status and any Retry-After; status
-    0 when the connection was reset before an answer arrived."""
+    0 (and what went wrong) when the connection broke before an answer arrived."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     response = b""
+    broken = None
     try:
         writer.write(request)
         with contextlib.suppress(ConnectionError):
             await writer.drain()
         while chunk := await reader.read(65536):
             response += chunk
-    except ConnectionError:
-        pass
+    except ConnectionError as error:
+        broken = repr(error)
     finally:
         writer.close()
     if not response.startswith(b"HTTP/1.1 "):
-        return 0, None
+        return 0, f"{broken}, {len(response)} bytes: {response[:40]!r}"
     head = response.split(b"\r\n\r\n", 1)[0]
     retry_after = re.search(rb"(?im)^retry-after: *(\S+)", head)
     return int(head.split(b" ", 2)[1]), retry_after[1].decode() if retry_after else None
@@ -94,6 +101,7 @@ async def exchange(port: int, request: bytes) -> tuple[int, str | None]:
 async def flood(port: int, requests: list[bytes]) -> Counter:
     answers = await asyncio.gather(*(exchange(port, request) for request in requests))
     assert all(retry == "1" for status, retry in answers if status == 503)
+    assert [broken for status, broken in answers if status == 0] == []
     return Counter(status for status, _ in answers)
 
 
@@ -111,7 +119,9 @@ def test_64_concurrent_maximal_requests_stay_within_the_budget(service: LiveServ
     baseline = resident_kib(pid) * 1024
     requests = [request for request in kinds.values() for _ in range(CONCURRENT // len(kinds))]
     requests += list(kinds.values())[: CONCURRENT - len(requests)]
-    with PeakSampler(pid) as sampler, Prober(service.url, ["/v2/health/live"]) as probe:
+    small = ("/predict", *_small_upload())
+    prober = Prober(service.url, ["/v2/health/live"], posts=[small])
+    with PeakSampler(pid) as sampler, prober as probe:
         statuses = asyncio.run(flood(service.port, requests))
     peak = sampler.peak_kib * 1024
     time.sleep(1.0)
@@ -120,7 +130,7 @@ def test_64_concurrent_maximal_requests_stay_within_the_budget(service: LiveServ
     print(
         f"\nbaseline {baseline / MiB:.0f} MiB, peak {peak / MiB:.0f} MiB (+{grown:.0f} MiB; "
         f"budget {BUDGET / MiB:.0f} MiB), settled {settled / MiB:.0f} MiB; statuses "
-        f"{dict(statuses)}; liveness: {len(probe.latencies)} answers, slowest "
+        f"{dict(statuses)}; liveness and a small /predict: {len(probe.latencies)} answers, slowest "
         f"{max(probe.latencies) * 1000:.0f} ms, failures {probe.failures}"
     )
     assert set(statuses) <= {200, 413, 503}

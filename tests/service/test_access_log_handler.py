@@ -52,7 +52,7 @@ def test_a_full_queue_drops_lines_counts_them_and_says_so() -> None:
             return super().write(text)
 
     stream = BlockedStream()
-    handler = AccessLogHandler(stream, capacity=4)
+    handler = AccessLogHandler(stream, capacity=4, interval=0.01)
     handler.handle(record("first"))
     time.sleep(0.1)  # the listener takes it and blocks writing it
     for index in range(10):

@@ -12,7 +12,7 @@ from PIL import Image
 
 from service.inference.image_files import read_header
 from service.inference.limits import ImageLimits
-from service.rest.app import create_app
+from service.rest.app import create_rest_app
 from service.settings import Settings
 from tests.support.images import png_bytes, png_header_claiming
 
@@ -81,7 +81,7 @@ def test_the_header_gives_the_decode_cost_of_each_mode(image: bytes, per_pixel: 
 @pytest.fixture
 def small_decode_client(tiny_model_path: Path):
     settings = Settings(model_path=tiny_model_path, access_log=False, max_image_decode_bytes=MiB)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_rest_app(settings)) as client:
         yield client
 
 
@@ -103,7 +103,7 @@ def small_budget_client(tiny_model_path: Path):
         max_image_decode_bytes=3 * MiB,
         inflight_wait_seconds=0,
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_rest_app(settings)) as client:
         yield client
 
 

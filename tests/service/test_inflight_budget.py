@@ -92,6 +92,30 @@ def test_waiters_are_served_in_order_a_small_one_does_not_overtake_a_large_one()
     assert run(scenario()) == ["large", "small"]
 
 
+def test_a_small_request_passes_a_queue_it_fits_beside() -> None:
+    """A 10 KiB request is not refused behind an 8 MiB one waiting for room: it fits now, and
+    holds its share for far less time than the large one waits."""
+
+    async def scenario() -> list[str]:
+        budget = InflightBudget(10 * MiB, wait_seconds=5)
+        order: list[str] = []
+
+        async def enter_and_note(name: str, nbytes: int) -> None:
+            async with budget.reserve(nbytes):
+                order.append(name)
+
+        async with budget.reserve(6 * MiB):
+            large = asyncio.create_task(enter_and_note("large", 8 * MiB))
+            await asyncio.sleep(0.01)
+            await asyncio.create_task(enter_and_note("small", 10 * 1024))
+            await asyncio.sleep(0.01)
+            assert budget.waiting == 1
+        await large
+        return order
+
+    assert run(scenario()) == ["small", "large"]
+
+
 def test_past_the_wait_a_request_is_refused_with_503_and_retry_after() -> None:
     async def scenario() -> tuple[Overloaded, float, int]:
         budget = InflightBudget(10 * MiB, wait_seconds=0.2)
@@ -162,20 +186,39 @@ def test_a_request_larger_than_the_whole_budget_is_refused_at_once_with_413() ->
 def test_a_cancelled_waiter_leaves_nothing_behind_and_the_next_one_is_served() -> None:
     async def scenario() -> tuple[int, int]:
         budget = InflightBudget(10 * MiB, wait_seconds=5)
-        await budget.acquire(8 * MiB)
+        await budget.acquire(7 * MiB)
         cancelled = asyncio.create_task(budget.acquire(8 * MiB))
         await asyncio.sleep(0.01)
         patient = asyncio.create_task(budget.acquire(2 * MiB))
         await asyncio.sleep(0.01)
         cancelled.cancel()
         await asyncio.gather(cancelled, return_exceptions=True)
-        await patient  # 8 + 2 fit once the waiter before it is gone
+        await patient  # 7 + 2 fit once the waiter before it is gone
         in_use_with_patient = budget.in_use
-        budget.release(8 * MiB)
+        budget.release(7 * MiB)
         budget.release(2 * MiB)
         return in_use_with_patient, budget.in_use
 
-    assert run(scenario()) == (10 * MiB, 0)
+    assert run(scenario()) == (9 * MiB, 0)
+
+
+def test_a_large_request_leaves_room_for_small_ones() -> None:
+    """Past capacity - capacity/16 only small requests are admitted: a burst of large bodies
+    never crowds out a 28x28 upload."""
+
+    async def scenario() -> list[bool]:
+        budget = InflightBudget(16 * MiB, wait_seconds=0)
+        await budget.acquire(14 * MiB)
+        outcomes = []
+        for nbytes in (2 * MiB, 256 * 1024):
+            try:
+                await budget.acquire(nbytes)
+                outcomes.append(True)
+            except Overloaded:
+                outcomes.append(False)
+        return outcomes
+
+    assert run(scenario()) == [False, True]
 
 
 def test_a_waiter_cancelled_in_the_turn_it_was_granted_gives_the_bytes_back() -> None:

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.inference.costs import json_parse_bytes
-from service.rest.app import create_app
+from service.rest.app import create_rest_app
 from service.settings import Settings
 
 INFER = "/v2/models/mnist_mlp/infer"
@@ -39,7 +39,7 @@ def client(tiny_model_path: Path) -> Iterator[TestClient]:
         max_image_decode_bytes=4 * MiB,
         inflight_wait_seconds=0.2,
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_rest_app(settings)) as client:
         yield client
 
 

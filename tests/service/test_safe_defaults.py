@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from service.__main__ import main
-from service.rest.app import create_app
+from service.rest.app import create_rest_app
 from service.settings import Settings, is_loopback
 from tests.support.live_server import live_server
 
@@ -55,6 +55,17 @@ def test_the_command_says_why_in_one_line(
     assert "set MNIST_API_KEYS (or MNIST_API_KEYS_FILE), bind MNIST_HOST=127.0.0.1" in error
 
 
+def test_a_list_setting_that_is_not_json_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MNIST_API_KEYS", "key-one,key-two")
+    assert main(["--port", "18200"]) == 2
+    assert capsys.readouterr().err == (
+        "mnist-mlp-serve: invalid setting: MNIST_API_KEYS is not valid JSON; give a list as "
+        'JSON, such as ["a", "b"]\n'
+    )
+
+
 @pytest.fixture
 def control_client(tiny_model_path: Path) -> Iterator[TestClient]:
     settings = Settings(
@@ -63,7 +74,7 @@ def control_client(tiny_model_path: Path) -> Iterator[TestClient]:
         model_control=True,
         cors_origins=["https://console.example"],
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_rest_app(settings)) as client:
         yield client
 
 
@@ -98,7 +109,7 @@ def test_json_is_served(control_client: TestClient) -> None:
 def test_tritonclient_unloads_and_loads_with_its_untyped_json(tiny_model_path: Path) -> None:
     """tritonclient sends its JSON with no Content-Type: still served."""
     settings = Settings(model_path=tiny_model_path, access_log=False, model_control=True)
-    with live_server(create_app(settings)) as url:
+    with live_server(create_rest_app(settings)) as url:
         client = triton.InferenceServerClient(url=url.removeprefix("http://"))
         try:
             client.unload_model("mnist_mlp")
@@ -131,7 +142,7 @@ def hosts_client(tiny_model_path: Path) -> Iterator[TestClient]:
         access_log=False,
         allowed_hosts=["mnist.example", "*.internal.example", "[::1]"],
     )
-    with TestClient(create_app(settings), base_url="http://mnist.example") as client:
+    with TestClient(create_rest_app(settings), base_url="http://mnist.example") as client:
         yield client
 
 

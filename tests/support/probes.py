@@ -10,13 +10,25 @@ PROBE_TIMEOUT_SECONDS = 3.0  # the Kubernetes manifests' probe timeout
 PROBE_PAUSE_SECONDS = 0.05
 
 
-class Prober:
-    """GETs each of ``paths`` in turn every 50 ms while the ``with`` block runs: how long each
-    answer took, and every failure (a transport error, or a status other than 200)."""
+# A POST a probe sends: its path, body and Content-Type.
+Post = tuple[str, bytes, str]
 
-    def __init__(self, url: str, paths: list[str], headers: dict[str, str] | None = None) -> None:
+
+class Prober:
+    """GETs each of ``paths`` (and sends each of ``posts``) in turn every 50 ms while the
+    ``with`` block runs: how long each answer took, and every failure (a transport error, or a
+    status other than 200)."""
+
+    def __init__(
+        self,
+        url: str,
+        paths: list[str],
+        headers: dict[str, str] | None = None,
+        posts: list[Post] | None = None,
+    ) -> None:
         self.url = url
         self.paths = paths
+        self.posts = posts or []
         self.headers = headers or {}
         self.latencies: list[float] = []
         self.failures: list[str] = []
@@ -28,11 +40,19 @@ class Prober:
             while not self._stop.wait(PROBE_PAUSE_SECONDS):
                 for path in self.paths:
                     self._ask(client, path)
+                for post in self.posts:
+                    self._ask(client, *post)
 
-    def _ask(self, client: httpx.Client, path: str) -> None:
+    def _ask(
+        self, client: httpx.Client, path: str, body: bytes | None = None, kind: str = ""
+    ) -> None:
         started = time.perf_counter()
         try:
-            status = client.get(f"{self.url}{path}").status_code
+            if body is None:
+                status = client.get(f"{self.url}{path}").status_code
+            else:
+                headers = {"Content-Type": kind}
+                status = client.post(f"{self.url}{path}", content=body, headers=headers).status_code
         except httpx.TransportError as error:
             self.failures.append(f"{path}: {error!r}")
             return

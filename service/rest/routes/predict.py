@@ -56,12 +56,12 @@ async def predict(
 ) -> Response:
     """Decode each image to MNIST's 28x28 form and classify them all in one model call."""
     dataplane = dataplane_of(request.app)
-    dataplane.model(None, version)  # 503 before the body is read
+    classifier = dataplane.model(None, version)  # 404 or 503 before the body is read
     body = await request.body()
     uploads = uploads_from_body(request.headers.get("content-type"), body)
     # Written with orjson rather than through ``PredictResponse`` (which documents the body):
     # the card guarantees ten labelled outputs, and the bytes are the same as pydantic's.
-    answer = await dataplane.predict(uploads, invert, version)
+    answer = await dataplane.predict(classifier, uploads, invert)
     return Response(orjson.dumps(answer), media_type=JSON)
 
 

@@ -5,13 +5,14 @@ version reaches the dataplane as None on the unversioned path. Inference is a ``
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 
-from service.inference.codec import InferenceResult
+from service.inference.binary_data import HEADER_LENGTH, split_body
+from service.inference.classifier import Classifier
 from service.inference.costs import inference_bytes, json_parse_bytes
 from service.inference.dataplane import DataPlane
 from service.inference.dataplane import server_metadata as describe_server
@@ -27,13 +28,7 @@ from service.inference.protocol import (
     ServerMetadata,
     inline_schema,
 )
-from service.inference.wire import (
-    HEADER_LENGTH,
-    InferenceBody,
-    encode_response,
-    json_header,
-    parse_inference_body,
-)
+from service.inference.v2 import InferRequest, InferResponse
 from service.rest.content_encoding import decode_content
 from service.rest.dependencies import DataPlaneDep, ModelPath, dataplane_of
 from service.rest.openapi import error_responses
@@ -69,6 +64,7 @@ INFER_RESPONSES = error_responses(400, 404, 413, 415, 503) | {
     }
 }
 MODEL_RESPONSES = error_responses(404, 503)
+Endpoint = Callable[..., Awaitable[Any]]
 
 
 @router.get("", summary="Server metadata")
@@ -89,45 +85,50 @@ async def ready(dataplane: DataPlaneDep) -> ReadyResponse:
     return ReadyResponse(ready=dataplane.ready())
 
 
-@router.get("/models/{model_name}", responses=MODEL_RESPONSES, summary="Model metadata")
-@router.get(
-    "/models/{model_name}/versions/{model_version}",
-    responses=MODEL_RESPONSES,
-    openapi_extra=VERSION_PARAMETER,
-    summary="Model version metadata",
-)
+def model_routes(suffix: str, summary: str) -> Callable[[Endpoint], Endpoint]:
+    """Declare ``endpoint`` on ``/models/{model_name}<suffix>`` and on its version's path."""
+
+    def declare(endpoint: Endpoint) -> Endpoint:
+        router.get(f"/models/{{model_name}}{suffix}", responses=MODEL_RESPONSES, summary=summary)(
+            endpoint
+        )
+        router.get(
+            f"/models/{{model_name}}/versions/{{model_version}}{suffix}",
+            responses=MODEL_RESPONSES,
+            openapi_extra=VERSION_PARAMETER,
+            summary=summary.replace("Model", "Model version"),
+        )(endpoint)
+        return endpoint
+
+    return declare
+
+
+@model_routes("", "Model metadata")
 async def model_metadata(dataplane: DataPlaneDep, model: ModelPath) -> ModelMetadata:
     """Platform, versions, and the input and output tensors from the model card."""
     return dataplane.model_metadata(*model)
 
 
-@router.get("/models/{model_name}/ready", responses=MODEL_RESPONSES, summary="Model readiness")
-@router.get(
-    "/models/{model_name}/versions/{model_version}/ready",
-    responses=MODEL_RESPONSES,
-    openapi_extra=VERSION_PARAMETER,
-    summary="Model version readiness",
-)
+@model_routes("/ready", "Model readiness")
 async def model_ready(dataplane: DataPlaneDep, model: ModelPath) -> ModelReadyResponse:
     """200 once the model (or that version) is loaded; 503 before."""
     return dataplane.model_ready(*model)
 
 
-def _encoded(result: InferenceResult) -> Response:
-    encoded = encode_response(result)
-    if encoded.json_length is None:
-        return Response(encoded.body, media_type=JSON)
-    headers = {HEADER_LENGTH: str(encoded.json_length)}
-    return Response(encoded.body, media_type=BINARY, headers=headers)
+def _encoded(response: InferResponse) -> Response:
+    body, json_length = response.to_rest()
+    if json_length is None:
+        return Response(body, media_type=JSON)
+    return Response(body, media_type=BINARY, headers={HEADER_LENGTH: str(json_length)})
 
 
 def _json_parse_bytes(body: bytes, header_length: str | None) -> int:
-    return json_parse_bytes(json_header(body, header_length))
+    return json_parse_bytes(split_body(body, header_length)[0])
 
 
 async def _infer_large(
     dataplane: DataPlane,
-    model: tuple[str, str | None],
+    classifier: Classifier,
     body: bytes,
     content_encoding: str | None,
     header_length: str | None,
@@ -149,17 +150,15 @@ async def _infer_large(
                 "json_too_costly",
             )
         await reservation.extend(parse_cost)
-        parsed = await _in_thread(dataplane, parse_inference_body, body, header_length)
-        row = math.prod(size for size in dataplane.model(*model).card.inputs[0].shape if size > 0)
-        shapes = [tensor.shape for tensor in parsed.request.inputs]
+        received = await _in_thread(dataplane, InferRequest.from_rest, body, header_length)
+        row = math.prod(size for size in classifier.card.inputs[0].shape if size > 0)
+        shapes = [tensor.shape for tensor in received.envelope.inputs]
         await reservation.extend(inference_bytes(shapes, settings.max_batch_size * row))
-        return await _in_thread(dataplane, _infer_now, dataplane, model, parsed)
+        return await _in_thread(dataplane, _infer_now, dataplane, classifier, received)
 
 
-def _infer_now(
-    dataplane: DataPlane, model: tuple[str, str | None], parsed: InferenceBody
-) -> Response:
-    return _encoded(dataplane.infer_now(*model, parsed))
+def _infer_now(dataplane: DataPlane, classifier: Classifier, received: InferRequest) -> Response:
+    return _encoded(dataplane.infer_now(classifier, received))
 
 
 async def _in_thread(dataplane: DataPlane, function: Callable[..., Result], *arguments) -> Result:
@@ -174,17 +173,16 @@ async def infer(request: Request, model_name: str) -> Response:
     The model first (404 or 503 before the body is read), then the body: a small one on the
     event loop (where concurrent requests may share a model call), a large or compressed one
     in a worker thread."""
-    model = (model_name, request.path_params.get("model_version"))
     dataplane = dataplane_of(request.app)
-    dataplane.model(*model)
+    classifier = dataplane.model(model_name, request.path_params.get("model_version"))
     body = await request.body()
     headers = request.headers
     content_encoding = headers.get("content-encoding")
     header_length = headers.get(HEADER_LENGTH)
     if len(body) <= SMALL_BODY_BYTES and content_encoding is None:
-        parsed = parse_inference_body(body, header_length)
-        return _encoded(await dataplane.infer(*model, parsed))
-    return await _infer_large(dataplane, model, body, content_encoding, header_length)
+        received = InferRequest.from_rest(body, header_length)
+        return _encoded(await dataplane.infer(classifier, received))
+    return await _infer_large(dataplane, classifier, body, content_encoding, header_length)
 
 
 def add_infer_routes(router: APIRouter) -> None:
