@@ -22,7 +22,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from service.grpc.admission import Admission
 from service.grpc.bounds import server_options
-from service.grpc.messages import InferRequest
+from service.grpc.messages import ReceivedModelInfer
 from service.grpc.observer import CallObserver
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from service.grpc.servicer import InferenceServicer
@@ -81,7 +81,7 @@ def model_call_bytes(dataplane: DataPlane) -> Callable[[object], int]:
     settings = dataplane.settings
 
     def cost(request: object) -> int:
-        if not isinstance(request, InferRequest):
+        if not isinstance(request, ReceivedModelInfer):
             return 0  # Undecodable: refused before any work.
         message = request.message
         try:
