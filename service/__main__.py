@@ -2,11 +2,13 @@
 
 import argparse
 import os
+import re
 import signal
 import socket
 import sys
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from service.app import create_app
 from service.inference.errors import describe_validation_errors
@@ -58,6 +60,16 @@ def _free_port(host: str) -> int:
         return probe.getsockname()[1]
 
 
+def _unreadable(error: SettingsError) -> str:
+    """pydantic-settings' words for a value it could not read (a list that is not JSON), with
+    the variable named as the user set it."""
+    field = re.search(r'field "(\w+)"', str(error))
+    if field is None:
+        return str(error)
+    example = '["a", "b"]'
+    return f"MNIST_{field[1].upper()} is not valid JSON; give a list as JSON, such as {example}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Fail fast, with one line naming the file, when the model cannot be served."""
     try:
@@ -67,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             f"mnist-mlp-serve: invalid setting: {describe_validation_errors(error)}",
             file=sys.stderr,
         )
+        return 2
+    except SettingsError as error:
+        print(f"mnist-mlp-serve: invalid setting: {_unreadable(error)}", file=sys.stderr)
         return 2
     try:
         check_installed()

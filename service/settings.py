@@ -74,17 +74,10 @@ class Settings(BaseSettings):
         30.0, ge=0, description="Longest wait for gRPC calls in flight when stopping."
     )
     grpc_handshake_seconds: float = Field(
-        10.0,
-        gt=0,
-        le=3600,
-        description="Longest a new gRPC connection may take to send its HTTP/2 preface; then it "
-        "is closed.",
+        10.0, gt=0, le=3600, description="Seconds a new gRPC connection has to send its preface."
     )
     grpc_idle_seconds: float = Field(
-        60.0,
-        gt=0,
-        description="A gRPC connection with no call for this long (one that sent only its "
-        "preface too) gets GOAWAY and is closed.",
+        60.0, gt=0, description="A gRPC connection without a call this long is closed (GOAWAY)."
     )
     grpc_max_connection_age_seconds: float = Field(
         1800.0,
@@ -112,10 +105,7 @@ class Settings(BaseSettings):
         "MAX_CONCURRENT_STREAMS); more are refused and retried by the client.",
     )
     grpc_max_connections: int = Field(
-        1000,
-        ge=1,
-        description="Most gRPC connections a worker holds open at once; one more is closed at "
-        "once.",
+        1000, ge=1, description="Most gRPC connections a worker holds; one more is closed at once."
     )
     grpc_receive_seconds: float = Field(
         30.0,

@@ -11,7 +11,9 @@ wire; clients see no difference) and its one message is read here:
   two of the real size once it has arrived: bytes still arriving count like bytes decoded. A
   call that finds no room waits, then gets RESOURCE_EXHAUSTED;
 - within ``MNIST_GRPC_RECEIVE_SECONDS`` of the call's start, else DEADLINE_EXCEEDED, and grpc
-  lets go of what arrived;
+  lets go of what arrived; a message still arriving after ``PROMPT_SECONDS`` is refused the
+  same way unless the slow ones hold less than half the budget, so that a few stalled clients
+  cannot hold all of it;
 - and not at all once the server is stopping, unless it came before the stop: UNAVAILABLE, a
   status clients retry elsewhere.
 
@@ -39,6 +41,8 @@ Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 # Streaming methods that need the API key when keys are on: reflection describes every method
 # (health's Watch stays open, as health does).
 KEYED_STREAMS = frozenset({"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"})
+# A message not in after this long is slow: slow ones may hold at most half the budget.
+PROMPT_SECONDS = 1.0
 # A message is held twice while it is read: by grpc, and as the bytes given to the method.
 COPIES = 2
 # A call to no service, that a stopping server sends itself (see ``Admission``).
@@ -119,6 +123,7 @@ class Admission(grpc.aio.ServerInterceptor):
         self.metrics = metrics
         self.keys = keys
         self.costs = dict(costs or {})
+        self.slow_bytes = 0  # the shares of messages still arriving after PROMPT_SECONDS
         self.stopping = False
         self.marker_seen = False
         self.in_flight = 0
@@ -191,7 +196,7 @@ class Admission(grpc.aio.ServerInterceptor):
                 deadline = asyncio.get_running_loop().time() + self.receive_seconds
                 reading = COPIES * self.largest_message
                 async with self.budget.reserve(reading) as reservation:
-                    received = await self._receive(requests, deadline)
+                    received = await self._receive(requests, deadline, reading)
                     reservation.shrink(reading - COPIES * received.nbytes)
                     if cost is not None:
                         await reservation.extend(cost(received.message))
@@ -204,17 +209,40 @@ class Admission(grpc.aio.ServerInterceptor):
 
         return admitted
 
-    async def _receive(self, requests: AsyncIterator[Received], deadline: float) -> Received:
+    async def _receive(
+        self, requests: AsyncIterator[Received], deadline: float, share: int
+    ) -> Received:
+        """The message, once it has arrived. One still arriving after ``PROMPT_SECONDS`` goes on
+        only while slow messages hold at most half the budget, so that they cannot hold all of
+        it until ``deadline``."""
+        arriving = asyncio.ensure_future(_next_message(requests))
         try:
-            async with asyncio.timeout_at(deadline):
-                return await anext(requests)
-        except TimeoutError:
-            raise ReceiveTimeout(
-                f"the request message did not arrive within {self.receive_seconds:g} s "
-                "(MNIST_GRPC_RECEIVE_SECONDS)"
-            ) from None
-        except StopAsyncIteration:
-            raise BadRequest("the call ended without a request message", "no_message") from None
+            prompt = min(PROMPT_SECONDS, deadline - asyncio.get_running_loop().time())
+            await asyncio.wait((arriving,), timeout=max(0.0, prompt))
+            if not arriving.done():
+                if self.slow_bytes + share > self.budget.capacity // 2:
+                    raise ReceiveTimeout(
+                        f"the request message did not arrive within {PROMPT_SECONDS:g} s while "
+                        "other slow messages hold half of the memory for requests in flight"
+                    )
+                self.slow_bytes += share
+                try:
+                    await asyncio.wait(
+                        (arriving,), timeout=deadline - asyncio.get_running_loop().time()
+                    )
+                finally:
+                    self.slow_bytes -= share
+            if not arriving.done():
+                raise ReceiveTimeout(
+                    f"the request message did not arrive within {self.receive_seconds:g} s "
+                    "(MNIST_GRPC_RECEIVE_SECONDS)"
+                )
+        finally:
+            arriving.cancel()
+        received = arriving.result()
+        if received is None:
+            raise BadRequest("the call ended without a request message", "no_message")
+        return received
 
     def _ended(self) -> None:
         self.in_flight -= 1
@@ -251,3 +279,12 @@ class Admission(grpc.aio.ServerInterceptor):
             call = channel.unary_unary(MARKER_METHOD)
             with contextlib.suppress(grpc.aio.AioRpcError):
                 await call(b"", metadata=((MARKER_KEY, self._token),))
+
+
+async def _next_message(requests: AsyncIterator[Received]) -> Received | None:
+    """The next message, or None when the call ended without one (a task cannot end with
+    StopAsyncIteration)."""
+    try:
+        return await anext(requests)
+    except StopAsyncIteration:
+        return None

@@ -43,10 +43,6 @@ def server(model_path: Path) -> Iterator[Served]:
         yield running
 
 
-def port_of(server: Served) -> int:
-    return int(server.target.rsplit(":", 1)[1])
-
-
 def answers(target: str) -> bool:
     with inference_stub(target) as stub:
         return stub.ServerLive(pb.ServerLiveRequest(), timeout=10).live
@@ -55,7 +51,7 @@ def answers(target: str) -> bool:
 def test_connections_that_send_nothing_or_only_a_preface_are_closed(server: Served) -> None:
     connections = {}
     for name, first_bytes in FIRST_BYTES.items():
-        connections[name] = socket.create_connection(("127.0.0.1", port_of(server)))
+        connections[name] = socket.create_connection(("127.0.0.1", server.port))
         connections[name].sendall(first_bytes)
     assert answers(server.target)
     bound = max(HANDSHAKE_SECONDS, IDLE_SECONDS) + MARGIN_SECONDS
@@ -69,7 +65,7 @@ def test_connections_that_send_nothing_or_only_a_preface_are_closed(server: Serv
 
 
 def test_a_connection_opens_at_most_max_concurrent_streams_calls(server: Served) -> None:
-    port = port_of(server)
+    port = server.port
     encoder = Encoder()
     streams = [1 + 2 * index for index in range(STREAMS + 2)]
     headers = [
@@ -103,7 +99,7 @@ def test_a_client_using_every_stream_it_may_open_is_served(server: Served) -> No
 
 def test_a_connection_past_max_connections_is_closed_at_once(model_path: Path) -> None:
     with served(grpc_settings(model_path, grpc_max_connections=2)) as limited:
-        held = [socket.create_connection(("127.0.0.1", port_of(limited))) for _ in range(2)]
+        held = [socket.create_connection(("127.0.0.1", limited.port)) for _ in range(2)]
         try:
             with pytest.raises(grpc.RpcError) as refused:
                 answers(limited.target)

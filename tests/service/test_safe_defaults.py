@@ -55,6 +55,17 @@ def test_the_command_says_why_in_one_line(
     assert "set MNIST_API_KEYS (or MNIST_API_KEYS_FILE), bind MNIST_HOST=127.0.0.1" in error
 
 
+def test_a_list_setting_that_is_not_json_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MNIST_API_KEYS", "key-one,key-two")
+    assert main(["--port", "18200"]) == 2
+    assert capsys.readouterr().err == (
+        "mnist-mlp-serve: invalid setting: MNIST_API_KEYS is not valid JSON; give a list as "
+        'JSON, such as ["a", "b"]\n'
+    )
+
+
 @pytest.fixture
 def control_client(tiny_model_path: Path) -> Iterator[TestClient]:
     settings = Settings(

@@ -25,6 +25,11 @@ class Served:
     url: str
     target: str
 
+    @property
+    def port(self) -> int:
+        """The gRPC port, for raw HTTP/2 connections."""
+        return int(self.target.rsplit(":", 1)[1])
+
 
 def grpc_settings(model_path: Path, **overrides: object) -> Settings:
     """Settings for a test server: the model given (a file, or a repository folder), gRPC on a

@@ -4,6 +4,7 @@ machine would treat as the end of the connection rather than of new streams); a 
 as fast as flow control lets it, but for its last byte; a connection that sends only part of
 its preface, or nothing."""
 
+import contextlib
 import socket
 import struct
 import threading
@@ -132,19 +133,27 @@ def closed_by_peer(connection: socket.socket, timeout: float) -> float | None:
 
 class FlowingCall(threading.Thread):
     """One connection that sends one call's ``message`` as fast as the server's flow control
-    allows, but for its last ``held_back`` bytes, then waits for the server. It records, in
+    allows, but for its last ``held_back`` bytes (then ends its side if ``end_stream``), and
+    waits for the server. It records, in
     seconds from its start, when the server ended the call with a status or a reset
     (``ended_after``, with ``status``: grpc-status, or "reset") and when it closed the
     connection (``closed_after``). It answers SETTINGS and PINGs, as clients do; the thread
     ends when the connection does, or with ``close``."""
 
     def __init__(
-        self, port: int, method: str, message: bytes, held_back: int = 0, **metadata: str
+        self,
+        port: int,
+        method: str,
+        message: bytes,
+        held_back: int = 0,
+        end_stream: bool = False,
+        **metadata: str,
     ) -> None:
         super().__init__(daemon=True)
         self.headers = call_headers(port, method, **metadata)
         self.framed = memoryview(b"\x00" + struct.pack(">I", len(message)) + message)
         self.to_send = len(self.framed) - held_back
+        self.end_stream = end_stream
         self.sent = 0
         self.windows = {0: 65_535, STREAM: 65_535}
         self.initial_window = 65_535
@@ -180,6 +189,9 @@ class FlowingCall(threading.Thread):
             self.sent += room
             for stream in self.windows:
                 self.windows[stream] -= room
+        if self.end_stream and self.sent == self.to_send:
+            frames.append(DataFrame(STREAM, data=b"", flags=["END_STREAM"]).serialize())
+            self.end_stream = False
         if frames:
             self.socket.sendall(b"".join(frames))
 
@@ -214,5 +226,14 @@ class FlowingCall(threading.Thread):
             self.status = status
             self.ended_after = time.monotonic() - self.started_at
 
+    def wait_for_end(self, timeout: float) -> None:
+        """Return once the server has ended the call (or the connection), or after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while self.ended_after is None and self.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     def close(self) -> None:
+        """Leave: shut down first, or the thread blocked reading would keep the socket open."""
+        with contextlib.suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RDWR)
         self.socket.close()
