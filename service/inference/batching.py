@@ -9,12 +9,12 @@ own model call and join; it yields again while the last turn brought someone (at
 ``MAX_TURNS`` turns), then runs the call for all of them and hands each its rows.
 Nobody waits for a timer.
 
-The batcher decides alone or together from what it sees, not from hints of the transports:
-while waiting brings company, every call waits; after a wait that found nobody, the next calls
-run at once, twice as many after each lonely wait (at most ``MAX_CALLS_AT_ONCE``), so a lone
-client's requests seldom wait a turn, and a returning crowd is batched again within that many
-calls. An image's answer does not depend on its company (the shipped fp32 model gives bitwise
-the same rows in calls of 1 to 512 images); a dynamically quantised model is never batched
+The batcher decides alone or together from what it sees, not from hints handed down by the
+transports: the requests in progress that the transports' observers count in ``Metrics`` (REST
+and gRPC alike). A request that is the only one in progress runs at once; when nobody counts
+(the dataplane driven directly) it waits for company as any other. An image's answer does not
+depend on its company (the shipped fp32 model gives bitwise the same rows in calls of 1 to 512
+images); a dynamically quantised model is never batched
 (``ModelCard.batch_independent``).
 """
 
@@ -31,8 +31,6 @@ from service.inference.statistics import RequestTiming, Statistics
 OutputNames = tuple[str, ...]
 # The most event-loop turns a call waits for company: a bound on the delay it adds.
 MAX_TURNS = 4
-# The most calls run at once, without waiting for company, after waits that found none.
-MAX_CALLS_AT_ONCE = 16
 
 
 class ModelCalls:
@@ -91,14 +89,13 @@ class ModelCall:
         self.classifier = classifier
         self.names = names
         self.images = [images]
-        self.timings = [] if timing is None else [timing]
+        self.timings = list(_own(timing))
         self.followers: list[asyncio.Future] = []
 
     def join(self, images: np.ndarray, timing: RequestTiming | None) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
         self.images.append(images)
-        if timing is not None:
-            self.timings.append(timing)
+        self.timings.extend(_own(timing))
         self.followers.append(future)
         return future
 
@@ -135,8 +132,6 @@ class AdaptiveBatcher(ModelCalls):
     def __init__(self, metrics: Metrics, statistics: Statistics | None = None) -> None:
         super().__init__(metrics, statistics)
         self._open: dict[tuple[int, OutputNames], ModelCall] = {}
-        self._calls_at_once = 0
-        self._due_at_once = 0
 
     async def run(
         self,
@@ -152,8 +147,7 @@ class AdaptiveBatcher(ModelCalls):
         call = self._open.get(key)
         if call is not None:
             return await call.join(images, timing)
-        if self._due_at_once:
-            self._due_at_once -= 1
+        if self.metrics.requests_in_progress == 1:  # alone: nobody to wait for
             return self.run_now(classifier, names, images, _own(timing))
         call = self._open[key] = ModelCall(classifier, names, images, timing)
         try:
@@ -165,18 +159,8 @@ class AdaptiveBatcher(ModelCalls):
         finally:
             # Even when the leader is cancelled, the requests that joined it get their answers.
             del self._open[key]
-            self._learn(found_company=bool(call.followers))
             arrays = call.run(self)
         return arrays
-
-    def _learn(self, found_company: bool) -> None:
-        """After a wait: keep waiting while it finds company, else run calls at once for a
-        while, longer after each wait in vain."""
-        if found_company:
-            self._calls_at_once = 0
-        else:
-            self._calls_at_once = min(max(1, 2 * self._calls_at_once), MAX_CALLS_AT_ONCE)
-        self._due_at_once = self._calls_at_once
 
 
 def model_calls(
