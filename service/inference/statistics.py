@@ -10,7 +10,8 @@ requests) by whoever makes it. The figures are Triton's (``extension_statistics.
   the end of its decoding to the start of its model call), ``compute_input`` (decoding),
   ``compute_infer`` (its model call), ``compute_output`` (its outputs from the call's rows).
 - ``batch_stats``: per batch size, the calls of that size: ``compute_input`` (joining the
-  requests' images), ``compute_infer`` (onnxruntime), ``compute_output`` (handing out rows).
+  requests' images), ``compute_infer`` (onnxruntime), ``compute_output`` (0 ns: each request's
+  rows are views of the call's outputs, nothing is copied to hand them out).
 
 The counters are this process's (each worker of several counts its own requests); each version
 updates under its own lock, because large requests are served from worker threads.
