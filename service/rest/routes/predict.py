@@ -2,9 +2,11 @@
 
 from typing import Annotated
 
+import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
+from service.inference.limits import SMALL_BODY_BYTES
 from service.inference.preprocessing import InvertMode
 from service.inference.schemas import PredictResponse
 from service.rest.dependencies import dataplane_of
@@ -58,7 +60,13 @@ async def predict(
     dataplane = dataplane_of(request.app)
     classifier = dataplane.model(None, version)  # 404 or 503 before the body is read
     body = await request.body()
-    uploads = uploads_from_body(request.headers.get("content-type"), body)
+    content_type = request.headers.get("content-type")
+    if len(body) <= SMALL_BODY_BYTES:
+        uploads = uploads_from_body(content_type, body)
+    else:  # a large form is split in a worker thread, never on the event loop
+        uploads = await anyio.to_thread.run_sync(
+            uploads_from_body, content_type, body, limiter=dataplane.heavy_work_limiter
+        )
     # Written with orjson rather than through ``PredictResponse`` (which documents the body):
     # the card guarantees ten labelled outputs, and the bytes are the same as pydantic's.
     answer = await dataplane.predict(classifier, uploads, invert)
