@@ -32,15 +32,13 @@ from typing import Any
 import grpc
 
 from service.grpc.status import authorization, status_code
+from service.grpc.streams import bounded_stream
 from service.inference.auth import ApiKeys
 from service.inference.budget import InflightBudget
 from service.inference.errors import BadRequest, ServiceError
 from service.inference.metrics import Metrics
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-# Streaming methods that need the API key when keys are on: reflection describes every method
-# (health's Watch stays open, as health does).
-KEYED_STREAMS = frozenset({"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"})
 # A message not in after this long is slow: slow ones may hold at most half the budget.
 PROMPT_SECONDS = 1.0
 # A message is held twice while it is read: by grpc, and as the bytes given to the method.
@@ -150,9 +148,9 @@ class Admission(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             self._ended()  # Not a unary call: grpc's stop waits for it.
-            if method in KEYED_STREAMS and self.keys is not None:
-                return self._keyed_stream(handler_call_details, handler)
-            return handler
+            if handler is None:
+                return None
+            return bounded_stream(self, method, handler, sized(handler.request_deserializer))
         cached = self._admitted.get(method)
         if cached is None or cached[0] is not handler:
             admitted = grpc.stream_unary_rpc_method_handler(
@@ -162,23 +160,6 @@ class Admission(grpc.aio.ServerInterceptor):
             )
             cached = self._admitted[method] = (handler, admitted)
         return cached[1]
-
-    def _keyed_stream(
-        self, details: grpc.HandlerCallDetails, handler: grpc.RpcMethodHandler
-    ) -> grpc.RpcMethodHandler:
-        """``handler``, or one that answers UNAUTHENTICATED when the call has no valid key."""
-        metadata = dict(details.invocation_metadata or ())
-        try:
-            self.keys.check(metadata.get("authorization"))  # type: ignore[union-attr]
-        except ServiceError as error:
-            refusal = error
-
-            async def refuse(requests: Any, context: grpc.aio.ServicerContext) -> None:
-                self.metrics.rejected_inputs.labels(refusal.reason).inc()
-                await context.abort(status_code(refusal), refusal.message)
-
-            return grpc.stream_stream_rpc_method_handler(refuse)
-        return handler
 
     def _one_message(
         self, behaviour: Behaviour, cost: Callable[[Any], int] | None = None
@@ -197,6 +178,8 @@ class Admission(grpc.aio.ServerInterceptor):
                 reading = COPIES * self.largest_message
                 async with self.budget.reserve(reading) as reservation:
                     received = await self._receive(requests, deadline, reading)
+                    if received is None:
+                        raise BadRequest("the call ended without a request message", "no_message")
                     reservation.shrink(reading - COPIES * received.nbytes)
                     if cost is not None:
                         await reservation.extend(cost(received.message))
@@ -211,7 +194,7 @@ class Admission(grpc.aio.ServerInterceptor):
 
     async def _receive(
         self, requests: AsyncIterator[Received], deadline: float, share: int
-    ) -> Received:
+    ) -> Received | None:
         """The message, once it has arrived. One still arriving after ``PROMPT_SECONDS`` goes on
         only while slow messages hold at most half the budget, so that they cannot hold all of
         it until ``deadline``."""
@@ -239,10 +222,17 @@ class Admission(grpc.aio.ServerInterceptor):
                 )
         finally:
             arriving.cancel()
-        received = arriving.result()
-        if received is None:
-            raise BadRequest("the call ended without a request message", "no_message")
-        return received
+        return arriving.result()
+
+    async def read_stream_message(self, requests: AsyncIterator[Received]) -> Any | None:
+        """A streaming call's next message, read under the same bounds, or None at its end.
+        The share is given back once it has arrived: such messages are small and handled at
+        once (reflection, health)."""
+        reading = COPIES * self.largest_message
+        async with self.budget.reserve(reading):
+            deadline = asyncio.get_running_loop().time() + self.receive_seconds
+            received = await self._receive(requests, deadline, reading)
+        return None if received is None else received.message
 
     def _ended(self) -> None:
         self.in_flight -= 1

@@ -67,11 +67,9 @@ class InflightBudget:
         self.wait_seconds = wait_seconds
         self.in_use = 0
         self.holders = 0
-        # A request this small may pass the queue when it fits, and larger ones leave it room
-        # (``_fits``): it holds its share for milliseconds, so a small /predict is neither
-        # refused behind nor crowded out by a burst of 30 MiB bodies.
+        # A request this small may pass the queue when it fits: it holds its share for
+        # milliseconds, so it is not refused behind a burst of 30 MiB bodies waiting for room.
         self.small_bytes = capacity // 64
-        self.small_room = capacity // 16
         self._admissions: deque[_Waiter] = deque()
         self._extensions: deque[_Waiter] = deque()
 
@@ -90,7 +88,7 @@ class InflightBudget:
         waits before, else after a wait of at most ``wait_seconds``, else ``Overloaded``."""
         self._check_fits_at_all(nbytes, 0)
         queued = self._live(self._admissions) + self._live(self._extensions)
-        if (not queued or nbytes <= self.small_bytes) and self._fits(nbytes, nbytes):
+        if (not queued or nbytes <= self.small_bytes) and self._fits(nbytes):
             self.in_use += nbytes
             return
         await self._wait(self._admissions, nbytes, nbytes)
@@ -99,7 +97,7 @@ class InflightBudget:
         """``nbytes`` more for a request holding ``held``: ahead of every admission."""
         self._check_fits_at_all(nbytes, held)
         queued = self._live(self._extensions)
-        if (not queued or held + nbytes <= self.small_bytes) and self._fits(nbytes, held + nbytes):
+        if (not queued or held + nbytes <= self.small_bytes) and self._fits(nbytes):
             self.in_use += nbytes
             return
         if self._live(self._extensions) + 1 >= self.holders:
@@ -116,13 +114,8 @@ class InflightBudget:
                 reason="over_inflight_budget",
             )
 
-    def _fits(self, nbytes: int, share: int) -> bool:
-        """Whether ``nbytes`` more fit now, for a request whose share becomes ``share``: one
-        that is not small leaves ``small_room`` free (unless it could never start otherwise)."""
-        limit = self.capacity
-        if self.small_bytes < share <= self.capacity - self.small_room:
-            limit -= self.small_room
-        return self.in_use + nbytes <= limit
+    def _fits(self, nbytes: int) -> bool:
+        return self.in_use + nbytes <= self.capacity
 
     async def _wait(self, queue: deque[_Waiter], nbytes: int, share: int) -> None:
         waiter = _Waiter(nbytes, share)
@@ -170,7 +163,7 @@ class InflightBudget:
             head = queue[0]
             if head.granted.done():
                 queue.popleft()
-            elif self._fits(head.nbytes, head.share):
+            elif self._fits(head.nbytes):
                 queue.popleft()
                 self._grant(head)
             else:
@@ -181,7 +174,7 @@ class InflightBudget:
     def _grant_small(self, queue: deque[_Waiter]) -> None:
         for waiter in queue:
             small = waiter.share <= self.small_bytes
-            if small and not waiter.granted.done() and self._fits(waiter.nbytes, waiter.share):
+            if small and not waiter.granted.done() and self._fits(waiter.nbytes):
                 self._grant(waiter)
 
     def _grant(self, waiter: _Waiter) -> None:

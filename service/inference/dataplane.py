@@ -204,8 +204,9 @@ class DataPlane:
         )
         # Decoded one after another: the largest decode is what the request holds at its peak.
         decode_bytes = max(header.decode_bytes for header in headers)
-        async with self.inflight.reserve(decode_bytes):
-            inline = small and decode_bytes <= SMALL_BODY_BYTES
+        inline = small and decode_bytes <= SMALL_BODY_BYTES
+        # Small work is done inline and not charged, as a small body is not (rest/inflight.py).
+        async with self.inflight.reserve(0 if inline else decode_bytes):
             return await run_request_work(
                 limiter, _decode_all, uploads, invert, limits, inline=inline
             )

@@ -7,12 +7,15 @@ once the answer is written: until then its bytes, and
 what the route makes of them, are held. A request answered without reading its body (a 401, a
 404) never takes a share. Over the budget the read raises ``Overloaded`` (503 + Retry-After),
 which the app renders like any refusal. The route's own charges (decoding, parsing, the model
-call) grow the same share.
+call) grow the same share. A body of at most 64 KiB (``SMALL_BODY_BYTES``), handled on the event
+loop, is not charged and never waits: the server hands a request to the app only once its body
+is in, so such bodies cannot add up to much, and the hot path pays nothing for the budget.
 """
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.inference.budget import InflightBudget
+from service.inference.limits import SMALL_BODY_BYTES
 from service.rest.asgi import header
 
 # Bytes held per byte of body: the pieces and the whole (see above).
@@ -35,7 +38,8 @@ class InflightBodies:
             return
         length = header(scope, b"content-length")
         declared = int(length) if length is not None and length.isdigit() else None
-        if declared == 0 or (declared is None and header(scope, b"transfer-encoding") is None):
+        chunked = declared is None and header(scope, b"transfer-encoding") is not None
+        if not chunked and (declared is None or declared <= SMALL_BODY_BYTES):
             await self.app(scope, receive, send)
             return
         async with self.budget.reserve(0) as reservation:
@@ -48,7 +52,7 @@ class InflightBodies:
                 message = await receive()
                 received += len(message.get("body", b""))
                 missing = HELD_PER_BODY_BYTE * received - reservation.nbytes
-                if missing > 0:
+                if missing > 0 and received > SMALL_BODY_BYTES:
                     await reservation.extend(max(missing, CHUNKED_STEP_BYTES))
                 return message
 

@@ -200,18 +200,18 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        super().on_response_complete()  # arms uvicorn's keep-alive timer: lingering has its own
         if self._body_unread() and not self.transport.is_closing():
             self._linger()
+        if self._lingering is not None and self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
 
     def _linger(self) -> None:
         """Read and discard the rest of a body answered early, then close (``Lingering``)."""
         if self._lingering is not None:
             return
         self._lingering = Lingering(self._policy, self.loop.time())
-        if self.timeout_keep_alive_task is not None:
-            self.timeout_keep_alive_task.cancel()
-            self.timeout_keep_alive_task = None
         self.flow.resume_reading()
         if self.transport.can_write_eof():
             self.transport.write_eof()  # the answer is complete: the client reads it to its end

@@ -1,7 +1,8 @@
 """How a unary call's message is read (service.grpc.admission), each refusal with its status and
 access-log line: a message that does not arrive in time is DEADLINE_EXCEEDED; a call that ends
 without a message is INVALID_ARGUMENT; one that finds no room in the in-flight budget waits, then
-is RESOURCE_EXHAUSTED; a small message is served beside them."""
+is RESOURCE_EXHAUSTED; a small message is served beside them. Streaming methods (reflection,
+health's Watch) read theirs under the same bounds."""
 
 import logging
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from tests.support.grpc_servers import Served, grpc_settings, inference_stub, served
@@ -141,3 +143,30 @@ def test_slow_messages_hold_at_most_half_the_budget(model_path: Path) -> None:
                 call.close()
     assert statuses == ["4", "None", "None"]  # one refused once slow, two still arriving
     assert 0.9 < refused[0].ended_after < 4.0
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        "/grpc.health.v1.Health/Watch",
+    ],
+)
+def test_a_streaming_call_whose_message_does_not_arrive_is_deadline_exceeded(
+    server: Served, method: str
+) -> None:
+    stalled = FlowingCall(server.port, method, bytes(MiB), held_back=1)
+    stalled.start()
+    stalled.wait_for_end(RECEIVE_SECONDS + 5.0)
+    stalled.close()
+    assert stalled.status == "4"  # DEADLINE_EXCEEDED
+    assert RECEIVE_SECONDS <= stalled.ended_after < RECEIVE_SECONDS + 3.0
+
+
+def test_health_watch_streams_the_status(server: Served) -> None:
+    with grpc.insecure_channel(server.target) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(), timeout=10
+        )
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        watch.cancel()

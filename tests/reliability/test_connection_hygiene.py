@@ -195,3 +195,22 @@ def test_access_log_lines_escape_line_breaks_and_terminal_escapes(service: LiveS
     (line,) = [line for line in service.log if "/forged" in line]
     assert "GET /forged%0AGET /v2/health/live 200%1B[31m 401" in line
     assert "\x1b" not in service.log_text()
+
+
+def test_lingering_outlasts_the_keep_alive_timeout(model_path: Path) -> None:
+    """uvicorn arms its 5 s keep-alive timer when a response completes: it must not cut a
+    client of ``Connection: close`` that is still sending its body, at a byte a second, within
+    the linger bounds (defaults: 5 s without a byte, 30 s in all)."""
+    with live_service(model_path, api_keys=json.dumps([KEY])) as service:
+        connection = connect(service)
+        head = request_head(INFER, "application/json", content_length="100000")
+        extra = b"\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+        connection.sendall(head.replace(b"\r\n\r\n", extra))
+        status, _, _, _ = read_response(connection)
+        assert status == 401
+        started = time.monotonic()
+        while time.monotonic() - started < 6.5:
+            connection.sendall(b"x")
+            time.sleep(1.0)
+        assert connection.getsockname()[1] in held_ports(service.port)
+        connection.close()

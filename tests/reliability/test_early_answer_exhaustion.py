@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.reliability.abuse import ensure_file_descriptors
+from tests.support.event_loop import run_on_own_thread
 from tests.support.live_server import live_service, request_head
 from tests.support.probes import Prober
 from tests.support.tcp import held_ports
@@ -94,7 +95,7 @@ def test_a_thousand_early_answered_tricklers_are_closed_within_the_bounds(
     with live_service(model_path, **settings) as service:
         keyed = ["/v2/health/live", "/v2/health/ready", "/v2/models/mnist_mlp"]
         with Prober(service.url, keyed, {"Authorization": f"Bearer {KEY}"}) as probe:
-            quiet_closed, trickling_closed = asyncio.run(crowd(service.port, outcomes))
+            quiet_closed, trickling_closed = run_on_own_thread(crowd(service.port, outcomes))
     print(
         f"\n{dict(outcomes)}; closed by the server {quiet_closed:.1f} s (quiet) and "
         f"{trickling_closed:.1f} s (trickling) after the last answer; keyed probes: "

@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 import pytest
 
+from tests.support.event_loop import run_on_own_thread
 from tests.support.images import png_bytes
 from tests.support.live_server import LiveService, live_service
 from tests.support.memory import PeakSampler, resident_kib
@@ -115,14 +116,14 @@ def test_64_concurrent_maximal_requests_stay_within_the_budget(service: LiveServ
     kinds = maximal_requests()
     pid = service.process.pid
     for request in kinds.values():  # one of each first: what stays allocated is the baseline
-        asyncio.run(exchange(service.port, request))
+        run_on_own_thread(exchange(service.port, request))
     baseline = resident_kib(pid) * 1024
     requests = [request for request in kinds.values() for _ in range(CONCURRENT // len(kinds))]
     requests += list(kinds.values())[: CONCURRENT - len(requests)]
     small = ("/predict", *_small_upload())
     prober = Prober(service.url, ["/v2/health/live"], posts=[small])
     with PeakSampler(pid) as sampler, prober as probe:
-        statuses = asyncio.run(flood(service.port, requests))
+        statuses = run_on_own_thread(flood(service.port, requests))
     peak = sampler.peak_kib * 1024
     time.sleep(1.0)
     settled = resident_kib(pid) * 1024

@@ -202,25 +202,6 @@ def test_a_cancelled_waiter_leaves_nothing_behind_and_the_next_one_is_served() -
     assert run(scenario()) == (9 * MiB, 0)
 
 
-def test_a_large_request_leaves_room_for_small_ones() -> None:
-    """Past capacity - capacity/16 only small requests are admitted: a burst of large bodies
-    never crowds out a 28x28 upload."""
-
-    async def scenario() -> list[bool]:
-        budget = InflightBudget(16 * MiB, wait_seconds=0)
-        await budget.acquire(14 * MiB)
-        outcomes = []
-        for nbytes in (2 * MiB, 256 * 1024):
-            try:
-                await budget.acquire(nbytes)
-                outcomes.append(True)
-            except Overloaded:
-                outcomes.append(False)
-        return outcomes
-
-    assert run(scenario()) == [False, True]
-
-
 def test_a_waiter_cancelled_in_the_turn_it_was_granted_gives_the_bytes_back() -> None:
     async def scenario() -> int:
         budget = InflightBudget(10 * MiB, wait_seconds=5)

@@ -69,6 +69,18 @@ def test_over_the_budget_a_request_waits_then_gets_503_with_retry_after(
     assert client.post(INFER, content=body, headers=headers).status_code == 200
 
 
+def test_a_small_request_is_served_with_the_budget_full(client: TestClient) -> None:
+    """A body of at most 64 KiB, handled on the event loop, is not charged and never waits."""
+    inflight = client.app.state.dataplane.inflight
+    body, headers = binary_body(10)
+    client.portal.call(inflight.acquire, 16 * MiB)
+    try:
+        response = client.post(INFER, content=body, headers=headers)
+    finally:
+        inflight.release(16 * MiB)
+    assert response.status_code == 200
+
+
 def test_a_chunked_body_is_charged_as_it_arrives(client: TestClient) -> None:
     inflight = client.app.state.dataplane.inflight
     body, headers = binary_body(500)  # 392,000 bytes and more, sent in 50,000-byte chunks
