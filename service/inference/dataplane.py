@@ -68,7 +68,11 @@ class DataPlane:
         self.repository = ModelRepository.from_settings(settings)
         self.model_calls = model_calls(self.metrics, settings.dynamic_batching)
         # One per process, shared by REST and gRPC (service.inference.budget).
-        self.inflight = InflightBudget(settings.max_inflight_bytes, settings.inflight_wait_seconds)
+        self.inflight = InflightBudget(
+            settings.max_inflight_bytes,
+            settings.inflight_wait_seconds,
+            observe=self.metrics.inflight_bytes.set,
+        )
 
     def serve_repository(self, repository: ModelRepository) -> None:
         """Serve ``repository``'s loaded models from now on."""
