@@ -70,7 +70,11 @@ class DataPlane:
         # service.inference.worker_states: with several workers, NotReady while they disagree.
         self.workers_agree: Callable[[], None] | None = None
         # One per process, shared by REST and gRPC (service.inference.budget).
-        self.inflight = InflightBudget(settings.max_inflight_bytes, settings.inflight_wait_seconds)
+        self.inflight = InflightBudget(
+            settings.max_inflight_bytes,
+            settings.inflight_wait_seconds,
+            observe=self.metrics.inflight_bytes.set,
+        )
 
     def serve_repository(self, repository: ModelRepository) -> None:
         """Serve ``repository``'s loaded models from now on."""

@@ -1,7 +1,7 @@
 """The REST app factory: ``create_rest_app(settings)`` builds the dataplane, the routes and the
 ASGI stack (``service.app.create_app`` is the served app: this, with gRPC in its lifespan)."""
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence, Sized
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -74,7 +74,8 @@ def create_rest_app(
             # Given to the server through the lifespan state: ReadTimeoutProtocol reads it.
             templates = app.state.route_templates
             recorder = refusal_recorder(templates, dataplane.metrics, settings.access_log)
-            yield {CONNECTION_POLICY: connection_policy(settings, recorder)}
+            policy = connection_policy(settings, recorder, dataplane.metrics.count_requests_in)
+            yield {CONNECTION_POLICY: policy}
         dataplane.stop_serving()
 
     app = App(
@@ -103,11 +104,14 @@ def create_rest_app(
     return app
 
 
-def connection_policy(settings: Settings, recorder: RefusalRecorder) -> ConnectionPolicy:
+def connection_policy(
+    settings: Settings, recorder: RefusalRecorder, count_requests_in: Callable[[Sized], None]
+) -> ConnectionPolicy:
     """What the server needs to know of the settings to bound each connection."""
     return ConnectionPolicy(
         read_timeout=settings.read_timeout,
         record_refusal=recorder,
+        count_requests_in=count_requests_in,
         max_body_bytes=settings.max_request_bytes,
         max_header_bytes=settings.max_header_bytes,
         max_headers=settings.max_headers,

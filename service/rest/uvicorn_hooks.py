@@ -97,6 +97,7 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
     def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
         super().connection_made(transport)
         self._policy: ConnectionPolicy = self.app_state.get(CONNECTION_POLICY, DEFAULT_POLICY)
+        self._policy.count_requests_in(self.server_state.tasks)
         self.read_stalled = False
         self._extensions = {CONNECTION: self}
         self._last_read = self._request_began = self.loop.time()
@@ -189,8 +190,7 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
             self.cycle.transport = HeadWithBody(self.transport, self._close_after_response)
 
     def _body_unread(self) -> bool:
-        cycle = self.cycle
-        return cycle is not None and cycle.more_body and not cycle.disconnected
+        return self.cycle is not None and self.cycle.more_body and not self.cycle.disconnected
 
     def _close_after_response(self) -> None:
         """uvicorn's close after a response: first linger over a body answered before it was in."""
