@@ -160,12 +160,14 @@ class DataPlane:
         )
         # Decoded one after another: the largest decode is what the request holds at its peak.
         decode_bytes = max(header.decode_bytes for header in headers)
-        inline = small and decode_bytes <= SMALL_BODY_BYTES
-        # Small work is done inline and not charged, as a small body is not (rest/inflight.py).
-        async with self.inflight.reserve(0 if inline else decode_bytes):
-            images = await run_request_work(
-                limiter, _decode_all, uploads, invert, limits, inline=inline
-            )
+        if small and decode_bytes <= SMALL_BODY_BYTES:
+            # Small work is done inline and not charged, as a small body is not (rest/inflight.py).
+            images = _decode_all(uploads, invert, limits)
+        else:
+            async with self.inflight.reserve(decode_bytes):
+                images = await run_request_work(
+                    limiter, _decode_all, uploads, invert, limits, inline=False
+                )
         names = (classifier.output_name,)
         (probabilities,) = await self.model_calls.run(classifier, names, images)
         digits = classifier.digits(probabilities)
