@@ -34,6 +34,9 @@ def server_options(settings: Settings) -> ChannelOptions:
         ),
         ("grpc.keepalive_time_ms", _milliseconds(settings.grpc_keepalive_seconds)),
         ("grpc.keepalive_timeout_ms", _milliseconds(settings.grpc_keepalive_timeout_seconds)),
+        # grpc waits this long for a ping's answer whatever keepalive_timeout says (60 s by
+        # default): a peer that reads nothing more would keep its call open until then.
+        ("grpc.http2.ping_timeout_ms", _milliseconds(settings.grpc_keepalive_timeout_seconds)),
         ("grpc.max_concurrent_streams", settings.grpc_max_concurrent_streams),
         ("grpc.max_allowed_incoming_connections", settings.grpc_max_connections),
         # Without bandwidth-delay probing a stream's window stays at HTTP/2's initial 64 KiB

@@ -26,6 +26,7 @@ not thread-safe, and not shared between worker processes, each of which has its 
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -58,20 +59,35 @@ class InflightBudget:
     its share lets the others go on.
     """
 
-    def __init__(self, capacity: int, wait_seconds: float) -> None:
+    def __init__(
+        self, capacity: int, wait_seconds: float, observe: Callable[[int], None] | None = None
+    ) -> None:
+        """``observe`` is told the bytes in use whenever they change (a metric's ``set``)."""
         if capacity < 1:
             raise ValueError("an in-flight budget must hold at least one byte")
         if wait_seconds < 0:
             raise ValueError("the wait for an in-flight budget cannot be negative")
         self.capacity = capacity
         self.wait_seconds = wait_seconds
-        self.in_use = 0
+        self._observe = observe
+        self._in_use = 0
         self.holders = 0
         # A request this small may pass the queue when it fits: it holds its share for
         # milliseconds, so it is not refused behind a burst of 30 MiB bodies waiting for room.
         self.small_bytes = capacity // 64
         self._admissions: deque[_Waiter] = deque()
         self._extensions: deque[_Waiter] = deque()
+
+    @property
+    def in_use(self) -> int:
+        """Bytes held by requests now."""
+        return self._in_use
+
+    @in_use.setter
+    def in_use(self, nbytes: int) -> None:
+        self._in_use = nbytes
+        if self._observe is not None:
+            self._observe(nbytes)
 
     @property
     def waiting(self) -> int:

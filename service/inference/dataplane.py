@@ -82,7 +82,11 @@ class DataPlane:
         # service.inference.worker_states: with several workers, NotReady while they disagree.
         self.workers_agree: Callable[[], None] | None = None
         # One per process, shared by REST and gRPC (service.inference.budget).
-        self.inflight = InflightBudget(settings.max_inflight_bytes, settings.inflight_wait_seconds)
+        self.inflight = InflightBudget(
+            settings.max_inflight_bytes,
+            settings.inflight_wait_seconds,
+            observe=self.metrics.inflight_bytes.set,
+        )
 
     def serve_repository(self, repository: ModelRepository) -> None:
         """Serve ``repository``'s loaded models from now on."""
@@ -204,11 +208,12 @@ class DataPlane:
         )
         # Decoded one after another: the largest decode is what the request holds at its peak.
         decode_bytes = max(header.decode_bytes for header in headers)
-        inline = small and decode_bytes <= SMALL_BODY_BYTES
-        # Small work is done inline and not charged, as a small body is not (rest/inflight.py).
-        async with self.inflight.reserve(0 if inline else decode_bytes):
+        if small and decode_bytes <= SMALL_BODY_BYTES:
+            # Small work is done inline and not charged, as a small body is not (rest/inflight.py).
+            return _decode_all(uploads, invert, limits)
+        async with self.inflight.reserve(decode_bytes):
             return await run_request_work(
-                limiter, _decode_all, uploads, invert, limits, inline=inline
+                limiter, _decode_all, uploads, invert, limits, inline=False
             )
 
 

@@ -35,6 +35,10 @@ ORIENTATION_SOURCES = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xm
 DECODE_BYTES_PER_PIXEL = {"1": 3, "L": 3, "P": 3, "I;16": 7, "I;16L": 7, "I;16B": 7, "I;16N": 7}
 WIDE_MODE_DECODE_BYTES_PER_PIXEL = 9
 WEBP_DECODE_BYTES_PER_PIXEL = 17
+# A PNG's first chunk: its 13-byte IHDR; and the colour types that are not 3 or 4 bytes a pixel.
+PNG_IHDR_START = b"\x00\x00\x00\x0dIHDR"
+PNG_GREY = 0
+PNG_PALETTE = 3
 
 # The header check in ``open_image`` replaces Pillow's process-wide guard: it runs at the same
 # point (after the header, before any pixel), follows the settings, and names the size.
@@ -66,13 +70,28 @@ class ImageHeader:
 
 
 def read_header(data: bytes, limits: ImageLimits) -> ImageHeader:
-    """The header alone, checked against the limits; nothing decoded (the PNGs of the fast path
-    without Pillow)."""
-    fast = png.simple_png_header(data, min(limits.max_side, WORKING_SIDE))
-    if fast is not None:
-        width, height, channels = fast
-        return _check_header(width, height, _fast_path_bytes_per_pixel(channels), "PNG", limits)
-    return _open_header(data, limits)[2]
+    """The header alone, checked against the limits; nothing decoded. A PNG's first chunk is
+    read here directly (as many bytes as Pillow would read, without its cost): decoding checks
+    the rest of the file."""
+    ihdr = _png_ihdr(data)
+    if ihdr is None or 0 in ihdr[:2]:  # Pillow names what is wrong with the file
+        return _open_header(data, limits)[2]
+    width, height, depth, colour = ihdr
+    if colour == PNG_GREY:
+        mode = "I;16" if depth == 16 else "L"
+    else:
+        mode = "P" if colour == PNG_PALETTE else "RGBA"
+    return _check_header(width, height, decode_bytes_per_pixel(mode, "PNG"), "PNG", limits)
+
+
+def _png_ihdr(data: bytes) -> tuple[int, int, int, int] | None:
+    """Width, height, bit depth and colour type of a PNG whose first chunk is its IHDR."""
+    if not data.startswith(png.SIGNATURE) or data[8:16] != PNG_IHDR_START:
+        return None
+    if len(data) < 16 + png.IHDR_DATA.size:
+        return None
+    width, height, depth, colour, *_ = png.IHDR_DATA.unpack_from(data, 16)
+    return width, height, depth, colour
 
 
 def image_size(data: bytes, limits: ImageLimits) -> tuple[int, int]:

@@ -11,6 +11,7 @@ from collections.abc import Sized
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -58,6 +59,13 @@ class Metrics:
             "Time from a gRPC call's start to its answer, by full method name.",
             ["method"],
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.inflight_bytes = Gauge(
+            "mnist_inflight_bytes",
+            "Bytes of request work held in the in-flight budget now (MNIST_MAX_INFLIGHT_BYTES), "
+            "summed over workers.",
+            multiprocess_mode="livesum",
             registry=self.registry,
         )
         self.batch_sizes = Histogram(

@@ -104,12 +104,9 @@ def create_rest_app(
 
 
 def connection_policy(
-    settings: Settings,
-    recorder: RefusalRecorder,
-    count_requests_in: Callable[[Sized], None],
+    settings: Settings, recorder: RefusalRecorder, count_requests_in: Callable[[Sized], None]
 ) -> ConnectionPolicy:
-    """What the server needs to know of the settings to bound each connection, and where it
-    counts the requests it has in hand (for the batcher)."""
+    """What the server needs to know of the settings to bound each connection."""
     return ConnectionPolicy(
         read_timeout=settings.read_timeout,
         record_refusal=recorder,

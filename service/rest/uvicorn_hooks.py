@@ -190,8 +190,7 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
             self.cycle.transport = HeadWithBody(self.transport, self._close_after_response)
 
     def _body_unread(self) -> bool:
-        cycle = self.cycle
-        return cycle is not None and cycle.more_body and not cycle.disconnected
+        return self.cycle is not None and self.cycle.more_body and not self.cycle.disconnected
 
     def _close_after_response(self) -> None:
         """uvicorn's close after a response: first linger over a body answered before it was in."""

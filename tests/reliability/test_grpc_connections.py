@@ -1,7 +1,8 @@
 """Every gRPC connection ends, and none holds more than its share, from raw HTTP/2 sockets: one
 that sends nothing, part of its preface or only its preface is closed within the handshake and
 idle bounds; a connection opens at most MNIST_GRPC_MAX_CONCURRENT_STREAMS calls at once; a
-worker holds at most MNIST_GRPC_MAX_CONNECTIONS. Real grpc clients are served meanwhile."""
+worker holds at most MNIST_GRPC_MAX_CONNECTIONS; a peer that stops answering keepalive pings
+is closed. Real grpc clients are served meanwhile."""
 
 import socket
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from hyperframe.frame import HeadersFrame, RstStreamFrame, SettingsFrame
 
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from tests.support.grpc_servers import Served, grpc_settings, inference_stub, served
-from tests.support.http2 import PREFACE, call_headers, closed_by_peer, read_frames
+from tests.support.http2 import PREFACE, HeldCall, call_headers, closed_by_peer, read_frames
 
 HANDSHAKE_SECONDS = 1.0
 IDLE_SECONDS = 1.5
@@ -23,6 +24,7 @@ STREAMS = 4
 # A bound is met when the server closes within it plus this much (a loaded 2-core machine).
 MARGIN_SECONDS = 2.0
 SERVER_LIVE = "/inference.GRPCInferenceService/ServerLive"
+MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
 FIRST_BYTES = {
     "nothing": b"",
     "half the preface": PREFACE[:12],
@@ -107,3 +109,20 @@ def test_a_connection_past_max_connections_is_closed_at_once(model_path: Path) -
             for connection in held:
                 connection.close()
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_peer_that_stops_answering_pings_is_closed(model_path: Path) -> None:
+    """A call in flight (so never idle) on a connection whose peer no longer reads: the
+    keepalive ping goes unanswered, and the server closes the connection."""
+    settings = grpc_settings(
+        model_path, grpc_keepalive_seconds=0.5, grpc_keepalive_timeout_seconds=0.5
+    )
+    with served(settings) as running:
+        image = pb.ModelInferRequest(model_name="mnist_mlp", raw_input_contents=[bytes(784)])
+        image.inputs.add(name="image", datatype="UINT8", shape=[1, 28, 28])
+        held = HeldCall(running.port, MODEL_INFER, image.SerializeToString())
+        try:
+            closed = closed_by_peer(held.socket, 0.5 + 0.5 + MARGIN_SECONDS + 2.0)
+        finally:
+            held.socket.close()
+    assert closed is not None

@@ -59,6 +59,7 @@ def test_over_the_budget_a_request_waits_then_gets_503_with_retry_after(
     try:
         response = client.post(INFER, content=body, headers=headers)
         metrics = client.get("/metrics").text
+        assert f"mnist_inflight_bytes {float(15 * MiB):.6e}" in metrics
     finally:
         inflight.release(15 * MiB)
     assert response.status_code == 503
@@ -67,6 +68,7 @@ def test_over_the_budget_a_request_waits_then_gets_503_with_retry_after(
     assert 'mnist_rejected_inputs_total{reason="overloaded"} 1.0' in metrics
     assert inflight.in_use == 0
     assert client.post(INFER, content=body, headers=headers).status_code == 200
+    assert "mnist_inflight_bytes 0.0" in client.get("/metrics").text
 
 
 def test_a_small_request_is_served_with_the_budget_full(client: TestClient) -> None:
