@@ -29,7 +29,8 @@ from service.inference.limits import (
     check_uploads,
 )
 from service.inference.metrics import Metrics
-from service.inference.preprocessing import InvertMode, image_to_array
+from service.inference.model_card import DigitScoreRule
+from service.inference.preprocessing import NO_INK_REASON, InvertMode, has_ink, image_to_array
 from service.inference.protocol import (
     InferenceRequest,
     ModelMetadata,
@@ -160,9 +161,9 @@ class DataPlane:
             self.settings.max_request_pixels,
             inline=small,
         )
-        names = (classifier.output_name,)
-        (probabilities,) = await self.model_calls.run(classifier, names, images)
-        predictions = _predictions(classifier, probabilities, uploads)
+        names = tuple(filter(None, (classifier.output_name, classifier.score_name)))
+        arrays = await self.model_calls.run(classifier, names, images)
+        predictions = _predictions(classifier, images, arrays, uploads)
         card = classifier.card
         digits = [str(prediction["digit"]) for prediction in predictions]
         self.metrics.observe_inference(card.name, card.version, digits)
@@ -224,15 +225,41 @@ def _each_image(uploads: list[Upload], work: Callable[[bytes], Result]) -> list[
 
 
 def _predictions(
-    classifier: Classifier, probabilities: np.ndarray, uploads: list[Upload]
+    classifier: Classifier, images: np.ndarray, arrays: list[np.ndarray], uploads: list[Upload]
 ) -> list[dict[str, object]]:
     """``Prediction``'s fields as plain data, without the filename when none was sent."""
     labels = classifier.card.labels
+    probabilities = arrays[0]
+    scores = arrays[1].tolist() if len(arrays) > 1 else [None] * len(uploads)
     best = probabilities.argmax(axis=1).tolist()
     predictions: list[dict[str, object]] = []
-    for row, index, upload in zip(probabilities.tolist(), best, uploads, strict=True):
-        prediction = {"digit": int(labels[index]), "confidence": row[index], "probabilities": row}
+    for row, index, image, score, upload in zip(
+        probabilities.tolist(), best, images, scores, uploads, strict=True
+    ):
+        prediction = {
+            "digit": int(labels[index]),
+            "confidence": row[index],
+            "probabilities": row,
+            **digit_verdict(image, score, classifier.card.digit_score),
+        }
         if upload.filename is not None:
             prediction["filename"] = upload.filename
         predictions.append(prediction)
     return predictions
+
+
+def digit_verdict(
+    image: np.ndarray, score: float | None, rule: DigitScoreRule | None
+) -> dict[str, object]:
+    """``is_digit``, ``digit_score`` and, for a non-digit, the reason.
+
+    An image with no ink is never a digit. Otherwise a model with a reject option decides by its
+    card's threshold; a model without one (older versions, the tests' tiny models) cannot tell,
+    so its answers count as digits and carry ``digit_score: null``.
+    """
+    if not has_ink(image):
+        return {"is_digit": False, "digit_score": score, "not_digit_reason": NO_INK_REASON}
+    if score is None or rule is None or score >= rule.threshold:
+        return {"is_digit": True, "digit_score": score}
+    reason = f"digit_score {score:.3f} is below the model's threshold {rule.threshold:g}"
+    return {"is_digit": False, "digit_score": score, "not_digit_reason": reason}
