@@ -48,7 +48,8 @@ def _two_digits(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray
     """Two training digits with different labels."""
     first = int(rng.integers(len(images)))
     others = np.flatnonzero(labels != labels[first])
-    return images[first], images[int(rng.choice(others))]
+    pool = others if len(others) else np.arange(len(images))
+    return images[first], images[int(rng.choice(pool))]
 
 
 def noise(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
