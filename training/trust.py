@@ -95,7 +95,9 @@ def validation_evidence(onnx_bytes: bytes, splits: Splits) -> Evidence:
     transformed = transformed_inputs(
         images[:ROBUST_VALIDATION_IMAGES], ROBUST_VALIDATION_SEED, COLUMNS[1:]
     )
-    made = non_digits(images, splits.validation.labels, NON_DIGITS_PER_KIND, NON_DIGIT_SEED)
+    made = non_digits(
+        images, splits.validation.labels, _scaled(NON_DIGITS_PER_KIND, images), NON_DIGIT_SEED
+    )
     return Evidence(
         features(onnx_bytes, images),
         splits.validation.labels,
@@ -165,9 +167,8 @@ def calibrate(onnx_bytes: bytes, splits: Splits, suite: dict[str, np.ndarray] | 
     temperature = fit_temperature(validation.digits.logits, validation.labels)
     comparison, head = compare(temperature, fit, validation)
     best = max(comparison, key=lambda row: (row["rejected"], row["auroc"]))
-    if best["approach"] != HEAD_APPROACH:
-        raise ValueError(f"{best['approach']} beat the score head; only the head can be exported")
-    head = detector.centred_on_threshold(head, _probability(best["score_threshold"]))
+    shipped = next(row for row in comparison if row["approach"] == HEAD_APPROACH)
+    head = detector.centred_on_threshold(head, _probability(shipped["score_threshold"]))
     edited = with_temperature_and_head(onnx_bytes, temperature, head)
     test = features(onnx_bytes, splits.test_images)
     suite_features = {name: features(onnx_bytes, inputs) for name, inputs in (suite or {}).items()}
@@ -177,7 +178,7 @@ def calibrate(onnx_bytes: bytes, splits: Splits, suite: dict[str, np.ndarray] | 
         head,
         detector.SHIPPED_THRESHOLD,
         _calibration_section(temperature, validation, test, splits, suite_features),
-        _digit_score_section(comparison, head, validation, test, suite_features),
+        _digit_score_section(comparison, best["approach"], head, validation, test, suite_features),
         _reliability_data(temperature, validation, test, splits),
         _score_samples(head, validation),
     )
@@ -226,6 +227,7 @@ def _calibration_section(
 
 def _digit_score_section(
     comparison: list[dict],
+    best: str,
     head: Head,
     validation: Evidence,
     test: Features,
@@ -254,6 +256,7 @@ def _digit_score_section(
         "threshold_chosen": "the score that accepts 99% of the 10,000 clean validation digits "
         "(the head's output bias is shifted so that this score reads 0.5)",
         "comparison": comparison,
+        "best_on_validation": best,
         "validation": {
             "clean_digits_accepted": accepted(validation.digits),
             "transformed_digits_accepted": {
