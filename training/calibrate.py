@@ -24,7 +24,7 @@ from training.card import write_atomically
 from training.data import load_mnist
 from training.errors import TrainingError
 from training.graph import without_edits
-from training.readme import not_for_section, replace_summary
+from training.readme import not_for_section, rebuild_section, replace_summary
 from training.robustness import onnx_predictor, onnx_scorer, rejection, transformed_inputs
 from training.splits import Splits, prepare_splits
 from training.trust import Trust, calibrate, check_parity
@@ -108,7 +108,8 @@ def update_readme(readme: str, old_card: dict, card: dict) -> str:
     )
     text = replace_summary(text, card)
     text = replace_section(text, SECTION_TITLE, readme_section(card), "## Intended use")
-    return replace_section(text, "## Not for", not_for_section(card), "## Training")
+    text = replace_section(text, "## Not for", not_for_section(card), "## Training")
+    return replace_section(text, "## Rebuild", rebuild_section(card), "## Rebuild")
 
 
 def build_parser() -> argparse.ArgumentParser:

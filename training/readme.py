@@ -34,7 +34,7 @@ def render_readme(
     sections.append(errors_section(card))
     if "digit_score" in card:
         sections.append(readme_section(card))
-    sections += [_intended_use(), not_for_section(card), _training(card), _rebuild(card)]
+    sections += [_intended_use(), not_for_section(card), _training(card), rebuild_section(card)]
     return "\n\n".join(sections) + "\n"
 
 
@@ -170,7 +170,7 @@ def _training(card: dict) -> str:
     )
 
 
-def _rebuild(card: dict) -> str:
+def rebuild_section(card: dict) -> str:
     """The commands that rebuild this directory."""
     training = card["training"]
     limit = f" --limit {training['limit']}" if training["limit"] else ""
@@ -194,5 +194,7 @@ def _rebuild(card: dict) -> str:
         "`python -m training --export-only` exports and reports again from them without training. "
         "The reproduction study: `python -m training.study` (writes `models/notebook_study.json`, "
         "which this card renders). The robustness table of any ONNX model: "
-        "`python -m training.robustness MODEL.onnx`."
+        "`python -m training.robustness MODEL.onnx`. The temperature and the `digit_score` head "
+        "(every run fits them after export) on an exported model alone: "
+        "`python -m training.calibrate models/mnist_mlp.onnx`."
     )
