@@ -18,7 +18,9 @@ import numpy as np
 from training.calibration import softmax
 from training.graph import Head
 
-ACCEPTANCE = 0.99
+# Above the issue's 99%: MNIST test and other writers' digits sit a little lower on the score
+# than the validation digits it is chosen on.
+ACCEPTANCE = 0.993
 HEAD_UNITS = (128, 32)
 HEAD_EPOCHS = 20
 HEAD_BATCH = 256

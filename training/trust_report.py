@@ -197,12 +197,13 @@ def _reject_option(score: dict) -> str:
 
 
 def _comparison(score: dict) -> str:
-    """The candidates, on the validation non-digits, each at its own 99%-acceptance threshold."""
+    """The candidates, on the validation non-digits, each at its own acceptance threshold."""
     kinds = list(score["comparison"][0]["rejected_by_kind"])
     lines = [
         "Approaches compared on the project's synthetic non-digit validation set (made from "
-        "validation images; each approach at the threshold that accepts 99% of clean validation "
-        f"digits). Best rejection on validation: {score['best_on_validation']}; shipped: "
+        "validation images; each approach at the threshold that accepts "
+        f"{100 * score['acceptance_target']:g}% of clean validation digits). Best rejection "
+        f"on validation: {score['best_on_validation']}; shipped: "
         f"{score['approach']} (the only one of them computed inside the graph here).",
         "",
         "| approach | AUROC | non-digits rejected | transformed digits accepted | "
