@@ -73,21 +73,25 @@ def int8_card(fp32_card: dict, onnx_bytes: bytes, metrics: dict) -> dict:
 
 def reliability_figure(data: dict) -> Figure:
     """Accuracy against confidence per bin, before and after temperature scaling."""
-    figure = Figure(figsize=(9.0, 4.2), layout="constrained")
+    figure = Figure(figsize=(9.0, 4.4), layout="constrained")
+    figure.suptitle("Reliability, 15 equal-width bins (marker area grows with the bin's images)")
     for position, (name, stages) in enumerate(data.items()):
         axes = figure.add_subplot(1, len(data), position + 1)
         axes.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
         for stage, colour in (("before", "tab:red"), ("after", "tab:blue")):
             rows = stages[stage]
-            axes.plot(
-                [row["confidence"] for row in rows],
-                [row["accuracy"] for row in rows],
-                marker="o",
+            confidence = [row["confidence"] for row in rows]
+            accuracy = [row["accuracy"] for row in rows]
+            axes.plot(confidence, accuracy, color=colour, alpha=0.35)
+            axes.scatter(
+                confidence,
+                accuracy,
+                s=[4 + 2 * row["images"] ** 0.5 for row in rows],
                 color=colour,
                 label=f"{stage} temperature scaling",
             )
         axes.set(
-            xlabel="mean confidence in bin (15 bins)",
+            xlabel="mean confidence in bin",
             ylabel="accuracy in bin",
             title=f"MNIST {name}",
             xlim=(0, 1.02),
@@ -204,7 +208,7 @@ def _comparison(score: dict) -> str:
         "validation images; each approach at the threshold that accepts "
         f"{100 * score['acceptance_target']:g}% of clean validation digits). Best rejection "
         f"on validation: {score['best_on_validation']}; shipped: "
-        f"{score['approach']} (the only one of them computed inside the graph here).",
+        f"{score['approach']} (computed inside the graph).",
         "",
         "| approach | AUROC | non-digits rejected | transformed digits accepted | "
         + " | ".join(kinds)
