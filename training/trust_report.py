@@ -180,8 +180,10 @@ def _selective(calibration: dict) -> str:
     lines += [
         "",
         f"Keeping the most confident answers, accuracy stays at least {100 * target:.1f}% up to "
-        f"a coverage of {_percent(tables['test_after']['coverage_at_target'])} (the ranking, "
-        "and so this figure, is the same before and after).",
+        f"a coverage of {_percent(tables['test_after']['coverage_at_target'])} "
+        f"({_percent(tables['test_before']['coverage_at_target'])} before: dividing by T keeps "
+        "the order, but in float32 it rounds more top confidences to the same value, and ties are "
+        "kept in image order).",
     ]
     return "\n".join(lines)
 
