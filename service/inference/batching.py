@@ -8,10 +8,12 @@ requests the loop has in hand reach their own model call and join; it yields aga
 last turn brought someone (at most ``MAX_TURNS`` turns), then runs the call for all of them and
 hands each its rows. Nobody waits for a timer.
 
-The batcher decides alone or together from what it sees, not from hints handed down by the
-transports: the requests in progress that the transports' observers count in ``Metrics`` (REST
-and gRPC alike). A request that is the only one in progress runs at once; when nobody counts
-(the dataplane driven directly) it waits for company as any other. An image's answer does not
+The batcher decides alone or together from what it sees, not from hints handed down through the
+routes and the dataplane: the requests the HTTP server has in hand, which the server shares with
+``Metrics`` once (``Metrics.count_requests_in``; ``service.rest.uvicorn_hooks`` does). The only
+request in hand runs at once; when nothing counts (gRPC alone, another ASGI server, the
+dataplane driven directly) a request waits for company as any other, so gRPC is batched as
+REST is under load. An image's answer does not
 depend on its company (the shipped fp32 model gives bitwise the same rows in calls of 1 to 512
 images); a dynamically quantised model is never batched
 (``ModelCard.batch_independent``).
@@ -108,7 +110,7 @@ class AdaptiveBatcher(ModelCalls):
         call = self._open.get(key)
         if call is not None:
             return await call.join(images)
-        if self.metrics.requests_in_progress == 1:  # alone: nobody to wait for
+        if self.metrics.alone_in_hand():  # nobody to wait for
             return self.run_now(classifier, names, images)
         call = self._open[key] = ModelCall(classifier, names, images)
         try:

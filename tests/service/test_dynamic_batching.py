@@ -21,6 +21,7 @@ from service.inference.dataplane import DataPlane
 from service.inference.repository import open_repository
 from service.inference.v2 import InferRequest
 from service.rest.app import create_rest_app
+from service.rest.uvicorn_hooks import ReadTimeoutProtocol
 from service.settings import Settings
 from tests.support.event_loop import run_on_own_thread
 from tests.support.grpc_servers import grpc_settings, served
@@ -265,28 +266,30 @@ def counted_turns(monkeypatch: pytest.MonkeyPatch) -> list[None]:
 def test_a_request_alone_in_progress_runs_at_once(
     tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The observers count one request in progress: it waits no turn for company."""
+    """The server counts one request in hand: it waits no turn for company."""
     dataplane = batching_dataplane(tiny_model_path)
     calls = CountedRuns(monkeypatch)
     waits = counted_turns(monkeypatch)
-    dataplane.metrics.requests_in_progress = 1
+    dataplane.metrics.count_requests_in({"the request"})
     gather(dataplane, one_image_requests(1))
     assert (calls.sizes, waits) == ([1], [])
 
 
-def test_rest_requests_one_at_a_time_never_wait(
+def test_live_requests_one_at_a_time_never_wait(
     tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Through the app, the request observer counts each request: alone, none waits a turn."""
+    """Served by uvicorn with the service's protocol, which shares the requests it has in hand:
+    one request at a time waits no turn; without that count (the test client) each waits."""
     settings = Settings(model_path=tiny_model_path, access_log=False, dynamic_batching=True)
     waits = counted_turns(monkeypatch)
-    files = {"file": ("a.png", png_bytes(ARRAYS[0]), "image/png")}
-    with TestClient(create_rest_app(settings)) as client:
+    image = infer_body(ARRAYS[:1])
+    with live_server(create_rest_app(settings), http=ReadTimeoutProtocol) as url:
         for _ in range(3):
-            assert client.post("/predict", files=files).status_code == 200
-            assert client.post("/v2/models/mnist_mlp/infer", json=infer_body(ARRAYS[:1])).is_success
-        assert client.app.state.dataplane.metrics.requests_in_progress == 0
+            assert httpx.post(f"{url}/v2/models/mnist_mlp/infer", json=image).is_success
     assert waits == []
+    with TestClient(create_rest_app(settings)) as client:
+        assert client.post("/v2/models/mnist_mlp/infer", json=image).is_success
+    assert len(waits) == 1
 
 
 def test_the_metric_counts_the_images_of_each_onnxruntime_call(tiny_model_path: Path) -> None:
