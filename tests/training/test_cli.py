@@ -91,7 +91,7 @@ def test_help_shows_the_defaults() -> None:
     result = run_cli("--help")
 
     assert result.returncode == 0
-    for default in ("(default: 20)", "(default: 128)", "(default: models)", "(default: work)",
+    for default in ("(default: 20)", "(default: 128)", "(default: work)",
                     "(default: 42)", "(default: ['model_1', 'model_2', 'model_3'])",
                     "(default: notebook)", "(default: keras3)", "(default: narrow-first)",
                     "at least 100"):  # fmt: skip
