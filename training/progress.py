@@ -121,9 +121,7 @@ def clock_text(seconds: float) -> str:
     return f"{minutes}:{seconds_left:02d}"
 
 
-def _keras_callback(
-    progress: RunProgress, label: str, stream: TextIO
-) -> keras.callbacks.Callback:
+def _keras_callback(progress: RunProgress, label: str, stream: TextIO) -> keras.callbacks.Callback:
     """Keras runs its own progress bar last, so the epoch's line is printed when the next
     epoch begins (or training ends): after Keras' summary of the epoch, not inside it."""
     import keras

@@ -1,4 +1,4 @@
-"""The run's progress line: epochs over every model, elapsed time and an ETA that follows the pace."""
+"""The run's progress line: epochs over every model, elapsed time, an ETA that follows the pace."""
 
 from __future__ import annotations
 
