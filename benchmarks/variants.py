@@ -25,7 +25,6 @@ from service.inference.metrics import Metrics
 from service.logs import BatchingStreamHandler
 from service.rest import multipart as multipart_module
 from service.rest import protocol as protocol_module
-from service.rest.raw import HotRoutes
 
 Patch = tuple[object, str, object]
 
@@ -55,11 +54,6 @@ def _write_at_once(self, data: bytes) -> None:
     self._transport.write(data)
 
 
-def _through_fastapi(self: HotRoutes, scope, receive, send):
-    """Every request through FastAPI's middleware and router, to the same raw route handlers."""
-    return self.app(scope, receive, send)
-
-
 VARIANTS: dict[str, Variant] = {
     "shipped": Variant(),
     "uvloop+httptools": Variant(uvicorn_options={"loop": "uvloop", "http": "httptools"}),
@@ -75,7 +69,6 @@ VARIANTS: dict[str, Variant] = {
     "onnxruntime defaults": Variant(
         patches=((classifier_module, "_open_session", _open_default_session),)
     ),
-    "hot routes through FastAPI": Variant(patches=((HotRoutes, "__call__", _through_fastapi),)),
     "streaming multipart": Variant(
         patches=((multipart_module, "_split_simple", lambda body, boundary: None),)
     ),

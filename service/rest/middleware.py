@@ -14,8 +14,7 @@ from service.rest.errors import (
     ClientClosedRequest,
     RequestTimeout,
     body_stalled_message,
-    count_rejection,
-    error_body,
+    refusal,
 )
 from service.rest.protocol import CONNECTION
 
@@ -43,7 +42,8 @@ class RequestBodyGuard:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await self._refuse(scope, send, f"the request body is {declared} bytes")
+            too_large = self._message(f"the request body is {declared} bytes")
+            await refusal(scope, receive, send, PayloadTooLarge(too_large, "body_too_large"))
             return
         extensions = scope.get("extensions")
         connection = extensions.get(CONNECTION) if extensions else None
@@ -69,16 +69,6 @@ class RequestBodyGuard:
 
     def _message(self, what: str) -> str:
         return f"{what}; at most {self.max_bytes} bytes are allowed"
-
-    async def _refuse(self, scope: Scope, send: Send, what: str) -> None:
-        count_rejection(scope["app"], "body_too_large")
-        body = error_body(self._message(what))
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -1,0 +1,30 @@
+"""Reading an ASGI scope in the pure-ASGI middleware, which runs before any ``Request`` exists."""
+
+from starlette.types import Scope
+
+from service.rest.protocol import CONNECTION
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of a (lower-case) request header, or None."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def route_path(scope: Scope) -> str:
+    """The path the routes see: without the root path a proxy mounted the app under (ASGI's
+    ``root_path``; Starlette has no public helper for it)."""
+    path, root = scope["path"], scope.get("root_path")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :] or "/"
+    return path
+
+
+def others_in_progress(scope: Scope) -> bool:
+    """Whether the server has other requests in hand; True when it cannot say (a server
+    other than ``python -m service``'s), so that batching still finds company."""
+    extensions = scope.get("extensions")
+    connection = extensions.get(CONNECTION) if extensions else None
+    return connection is None or connection.others_in_progress()
