@@ -223,7 +223,7 @@ class ModelRepository:
             "serving model %s versions %s (default %s)",
             name,
             ", ".join(classifiers),
-            default_version,
+            default,
         )
         return model
 
