@@ -4,6 +4,7 @@ shipped model's folder, and then the run says it replaces it. Progress: one line
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -129,3 +130,19 @@ def test_output_dir_models_replaces_the_shipped_model_and_says_so(
     after = (shipped_copy / "mnist_mlp.onnx").read_bytes()
     assert hashlib.sha256(after).hexdigest() != before
     assert after == (quick_run.folder / "mnist_mlp.onnx").read_bytes()
+
+
+@pytest.mark.slow
+def test_the_offline_command_classifies_with_the_run(quick_run: QuickRun) -> None:
+    seven = PROJECT_ROOT / "docs" / "seven_28x28.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "service.offline", "predict", "--json", "--model-repository",
+         str(quick_run.folder), str(seven)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    card = json.loads((quick_run.folder / "mnist_mlp.json").read_text(encoding="utf-8"))
+    assert answer["model"] == {"name": "mnist_mlp", "version": card["version"]}
+    assert len(answer["predictions"][0]["probabilities"]) == 10
