@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from service.inference.repository import ModelRepository
+from tests.training.test_cli import run_cli
 from training.cli import fresh_run_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -26,17 +26,7 @@ QUICK_RUN = ("--limit", "100", "--epochs", "2", "--models", "model_1", "--seed",
 
 def train(cwd: Path, *arguments: str, mnist_dir: Path | None = None) -> subprocess.CompletedProcess:
     """``python -m training`` in ``cwd``, as a user runs it from their own folder."""
-    environment = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    if mnist_dir is not None:
-        environment["MNIST_DIR"] = str(mnist_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "training", *arguments],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_cli(*arguments, mnist_dir=mnist_dir and str(mnist_dir), cwd=cwd, timeout=600)
 
 
 def test_a_run_gets_a_new_folder_named_by_its_time(tmp_path: Path) -> None:
