@@ -24,7 +24,7 @@ from service.inference import dataplane as dataplane_module
 from service.inference.metrics import Metrics
 from service.logs import BatchingStreamHandler
 from service.rest import multipart as multipart_module
-from service.rest import protocol as protocol_module
+from service.rest import uvicorn_hooks as protocol_module
 
 Patch = tuple[object, str, object]
 
@@ -65,7 +65,7 @@ VARIANTS: dict[str, Variant] = {
             (Metrics, "observe_inference", lambda self, model, version, digits: None),
         )
     ),
-    "decode in thread pool": Variant(patches=((dataplane_module, "INLINE_DECODE_BYTES", -1),)),
+    "decode in thread pool": Variant(patches=((dataplane_module, "SMALL_BODY_BYTES", -1),)),
     "onnxruntime defaults": Variant(
         patches=((classifier_module, "_open_session", _open_default_session),)
     ),

@@ -1,7 +1,8 @@
 """``inference.GRPCInferenceService`` over the core's dataplane: each method only translates.
 
-Refusals are the core's ``ServiceError``s, raised through: ``observer.CallObserver`` renders them
-once as status codes, so no method here handles an error itself.
+Refusals are the core's ``ServiceError``s, raised through: ``status.answered`` renders them
+once as status codes, so no method here handles an error itself. ``add_to_server`` registers
+the methods with their request readers: the servicer needs no interceptor to work.
 """
 
 import anyio
@@ -10,16 +11,18 @@ import grpc
 from service.grpc.messages import InferRequest, read_infer_request
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
+from service.grpc.status import answered, lenient
 from service.grpc.tensors import infer_response, inference_body, repository_model_name
+from service.inference.auth import ApiKeys
 from service.inference.dataplane import DataPlane, server_metadata
 from service.inference.errors import NotReady
+from service.inference.limits import SMALL_BODY_BYTES
 from service.inference.model_card import TensorSpec
 from service.inference.model_control import load_model, unload_model
 
-# Decoding a message this small costs less than the hop to a worker thread (as over REST).
-INLINE_MESSAGE_BYTES = 64 * 1024
+SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
 # Methods whose requests are not read by their generated protobuf deserializer.
-REQUEST_READERS = {"/inference.GRPCInferenceService/ModelInfer": read_infer_request}
+REQUEST_READERS = {"ModelInfer": read_infer_request}
 
 
 def _version(version: str) -> str | None:
@@ -43,12 +46,33 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     def __init__(self, dataplane: DataPlane) -> None:
         self.dataplane = dataplane
+        self.metrics = dataplane.metrics
+        keys = dataplane.settings.all_api_keys
+        self.keys = ApiKeys(keys) if keys else None
 
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        """Register every method, each with its request reader, on ``server``."""
+        handlers = {}
+        for method in SERVICE.methods:
+            request_type = getattr(pb, method.input_type.name)
+            response_type = getattr(pb, method.output_type.name)
+            reader = REQUEST_READERS.get(method.name, request_type.FromString)
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                getattr(self, method.name),
+                request_deserializer=lenient(reader),
+                response_serializer=response_type.SerializeToString,
+            )
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),)
+        )
+
+    @answered(open_to_all=True)
     async def ServerLive(
         self, request: pb.ServerLiveRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=True)
 
+    @answered(open_to_all=True)
     async def ServerReady(
         self, request: pb.ServerReadyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerReadyResponse:
@@ -58,6 +82,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         except NotReady:
             return pb.ServerReadyResponse(ready=False)
 
+    @answered(open_to_all=True)
     async def ModelReady(
         self, request: pb.ModelReadyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelReadyResponse:
@@ -68,6 +93,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             return pb.ModelReadyResponse(ready=False)
         return pb.ModelReadyResponse(ready=answer.ready)
 
+    @answered()
     async def ServerMetadata(
         self, request: pb.ServerMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerMetadataResponse:
@@ -76,6 +102,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             name=metadata.name, version=metadata.version, extensions=metadata.extensions
         )
 
+    @answered()
     async def ModelMetadata(
         self, request: pb.ModelMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelMetadataResponse:
@@ -88,6 +115,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             outputs=_tensors(metadata.outputs),
         )
 
+    @answered()
     async def ModelInfer(
         self, request: InferRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInferResponse:
@@ -97,7 +125,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         message = request.message
         model = (message.model_name, _version(message.model_version))
         self.dataplane.model(*model)
-        if request.size <= INLINE_MESSAGE_BYTES:
+        if request.size <= SMALL_BODY_BYTES:
             return infer_response(await self.dataplane.infer(*model, inference_body(request)))
         return await anyio.to_thread.run_sync(
             self._infer_off_loop, model, request, limiter=self.dataplane.heavy_work_limiter
@@ -109,6 +137,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         """Synchronous on purpose: large messages decode and run in a worker thread."""
         return infer_response(self.dataplane.infer_now(*model, inference_body(request)))
 
+    @answered()
     async def RepositoryModelLoad(
         self, request: pb.RepositoryModelLoadRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryModelLoadResponse:
@@ -118,6 +147,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         await anyio.to_thread.run_sync(load_model, self.dataplane, name)
         return pb.RepositoryModelLoadResponse(model_name=name, isLoaded=True)
 
+    @answered()
     async def RepositoryModelUnload(
         self, request: pb.RepositoryModelUnloadRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryModelUnloadResponse:

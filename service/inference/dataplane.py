@@ -11,7 +11,7 @@ from typing import TypeVar
 import anyio
 import numpy as np
 
-from service.inference.batching import DynamicBatcher
+from service.inference.batching import model_calls
 from service.inference.classifier import Classifier
 from service.inference.codec import (
     InferenceResult,
@@ -21,7 +21,13 @@ from service.inference.codec import (
 )
 from service.inference.errors import BadRequest, ServiceError
 from service.inference.image_files import image_size
-from service.inference.limits import ImageLimits, PixelBudget, Upload, check_uploads
+from service.inference.limits import (
+    SMALL_BODY_BYTES,
+    ImageLimits,
+    PixelBudget,
+    Upload,
+    check_uploads,
+)
 from service.inference.metrics import Metrics
 from service.inference.preprocessing import InvertMode, image_to_array
 from service.inference.protocol import (
@@ -41,8 +47,6 @@ SERVER_VERSION = "1.0.0"
 EXTENSIONS = ["binary_tensor_data"]
 PLATFORM = "onnx_onnxv1"
 Result = TypeVar("Result")
-# Decoding this many bytes of images costs less than the hop to a worker thread.
-INLINE_DECODE_BYTES = 64 * 1024
 
 
 def server_metadata() -> ServerMetadata:
@@ -52,7 +56,7 @@ def server_metadata() -> ServerMetadata:
 
 class DataPlane:
     """The application context: settings, metrics, the model repository, the heavy-work limiter
-    and the dynamic batcher. A transport builds it with the app and serves a repository's
+    and the model calls. A transport builds it with the app and serves a repository's
     models with ``load`` (REST: in its lifespan); until then, and after ``unload``, model
     operations answer 503."""
 
@@ -64,7 +68,7 @@ class DataPlane:
             max_pixels=settings.max_image_pixels, max_side=settings.max_image_side
         )
         self.repository = ModelRepository.from_settings(settings)
-        self.batcher = DynamicBatcher() if settings.dynamic_batching else None
+        self.model_calls = model_calls(self.metrics, settings.dynamic_batching)
 
     def load(self, repository: ModelRepository) -> None:
         """Serve ``repository``'s loaded models from now on."""
@@ -98,26 +102,17 @@ class DataPlane:
         card = self.model(name, version).card
         return ModelReadyResponse(name=card.name, version=card.version, ready=True)
 
-    async def infer(
-        self,
-        name: str,
-        version: str | None,
-        body: InferenceBody,
-        others_in_progress: bool = True,
-    ) -> InferenceResult:
+    async def infer(self, name: str, version: str | None, body: InferenceBody) -> InferenceResult:
         """One V2 inference on the event loop, for small bodies (large ones go to ``infer_now``
-        in a worker thread). With dynamic batching on, its model call is shared with concurrent
-        requests, unless the transport knows no other request is in progress."""
+        in a worker thread)."""
         call = self._inference_call(name, version, body)
-        arrays = await self._model_call(
-            call.classifier, call.names, call.images, others_in_progress
-        )
+        arrays = await self.model_calls.run(call.classifier, call.names, call.images)
         return self._inference_result(call, arrays)
 
     def infer_now(self, name: str, version: str | None, body: InferenceBody) -> InferenceResult:
         """One V2 inference in its own model call, synchronous: for large bodies, off the loop."""
         call = self._inference_call(name, version, body)
-        arrays = call.classifier.run(call.names, call.images)
+        arrays = self.model_calls.run_now(call.classifier, call.names, call.images)
         return self._inference_result(call, arrays)
 
     def _inference_call(
@@ -144,34 +139,18 @@ class DataPlane:
         results = [(output, by_name[output.spec.name]) for output in call.outputs]
         return InferenceResult(card.name, card.version, call.id, results)
 
-    async def _model_call(
-        self,
-        classifier: Classifier,
-        names: tuple[str, ...],
-        images: np.ndarray,
-        others_in_progress: bool,
-    ) -> list[np.ndarray]:
-        """The named outputs for ``images``: from a call shared with concurrent requests when
-        batching is on, another request may come, and the model's answers do not depend on
-        the other images of a call; else from a call of their own, at once."""
-        shared = others_in_progress and classifier.card.batch_independent
-        if self.batcher is None or not shared:
-            return classifier.run(names, images)
-        return await self.batcher.run(classifier, names, images)
-
     async def predict(
         self,
         uploads: list[Upload],
         invert: InvertMode,
         version: str | None = None,
-        others_in_progress: bool = True,
     ) -> dict[str, object]:
         """Decode each image to MNIST's 28x28 form and classify them all in one model call by
-        the default model (in ``version``, else its default), shared as ``infer``'s; the
-        answer is ``PredictResponse``'s fields as plain data."""
+        the default model (in ``version``, else its default); the answer is
+        ``PredictResponse``'s fields as plain data."""
         classifier = self.model(None, version)
         check_uploads(uploads, self.settings.max_images_per_request, self.settings.max_image_bytes)
-        small = sum(len(upload.data) for upload in uploads) <= INLINE_DECODE_BYTES
+        small = sum(len(upload.data) for upload in uploads) <= SMALL_BODY_BYTES
         images = await run_request_work(
             self.heavy_work_limiter,
             _decode_all,
@@ -182,7 +161,7 @@ class DataPlane:
             inline=small,
         )
         names = (classifier.output_name,)
-        (probabilities,) = await self._model_call(classifier, names, images, others_in_progress)
+        (probabilities,) = await self.model_calls.run(classifier, names, images)
         predictions = _predictions(classifier, probabilities, uploads)
         card = classifier.card
         digits = [str(prediction["digit"]) for prediction in predictions]

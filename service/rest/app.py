@@ -11,6 +11,7 @@ from service.inference.auth import ApiKeys
 from service.inference.dataplane import SERVER_NAME, SERVER_VERSION, DataPlane
 from service.inference.repository import ModelRepository, open_repository
 from service.rest.api_keys import ApiKeyGuard, document_api_keys
+from service.rest.connection import CONNECTION_POLICY, ConnectionPolicy
 from service.rest.errors import install_error_handlers
 from service.rest.middleware import (
     RequestBodyGuard,
@@ -18,7 +19,6 @@ from service.rest.middleware import (
     RouteTemplates,
     refusal_recorder,
 )
-from service.rest.protocol import CONNECTION_POLICY, ConnectionPolicy
 from service.rest.reload_signal import reload_on_sighup
 from service.rest.routes import docs, metrics, page, predict, repository, v2
 from service.settings import Settings

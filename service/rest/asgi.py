@@ -2,8 +2,6 @@
 
 from starlette.types import Scope
 
-from service.rest.protocol import CONNECTION
-
 
 def header(scope: Scope, name: bytes) -> str | None:
     """The first value of a (lower-case) request header, or None."""
@@ -20,11 +18,3 @@ def route_path(scope: Scope) -> str:
     if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
         return path[len(root) :] or "/"
     return path
-
-
-def others_in_progress(scope: Scope) -> bool:
-    """Whether the server has other requests in hand; True when it cannot say (a server
-    other than ``python -m service``'s), so that batching still finds company."""
-    extensions = scope.get("extensions")
-    connection = extensions.get(CONNECTION) if extensions else None
-    return connection is None or connection.others_in_progress()

@@ -2,7 +2,7 @@
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -10,13 +10,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.inference.errors import PayloadTooLarge
 from service.inference.metrics import Metrics
 from service.logs import log_access
+from service.rest.connection import CONNECTION, RefusalRecorder
 from service.rest.errors import (
     ClientClosedRequest,
     RequestTimeout,
     body_stalled_message,
     refusal,
 )
-from service.rest.protocol import CONNECTION
 
 access_logger = logging.getLogger("service.access")
 
@@ -145,7 +145,7 @@ def observe_request(
 
 def refusal_recorder(
     templates: RouteTemplates, metrics: Metrics, access_log: bool
-) -> Callable[[Scope | None, int, str, float], None]:
+) -> RefusalRecorder:
     """Count and log, as ``RequestObserver`` would, a request the server refused or lost before
     the app had it (``ConnectionPolicy.record_refusal``), under the route it was for."""
 

@@ -1,11 +1,9 @@
 """Serving the REST app with uvicorn: one process, or workers that build their own app."""
 
-import contextlib
 import copy
 import logging
 import logging.config
 import os
-import signal
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -13,11 +11,11 @@ from typing import Any
 import uvicorn
 import uvicorn.config
 from fastapi import FastAPI
-from uvicorn.supervisors import Multiprocess
 
 from service.inference.metrics import MULTIPROCESS_DIRECTORY_VARIABLE
 from service.inference.model_control import SUPERVISOR_VARIABLE
 from service.inference.repository import ModelRepository
+from service.rest.uvicorn_hooks import ReloadingWorkers, uvicorn_options
 from service.settings import LogFormat, Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -86,8 +84,7 @@ def serve(
         "log_level": settings.log_level,
         "log_config": log_config,
         "access_log": False,
-        # uvicorn's httptools protocol with the read timeout it lacks.
-        "http": "service.rest.protocol:ReadTimeoutProtocol",
+        **uvicorn_options(),
     }
     if settings.workers == 1:
         uvicorn.run(create_app(settings, models=models), **options)
@@ -99,22 +96,3 @@ def serve(
         factory = f"{create_app.__module__}:{create_app.__qualname__}"
         config = uvicorn.Config(factory, factory=True, workers=settings.workers, **options)
         ReloadingWorkers(config, sockets=[config.bind_socket()]).run()
-
-
-class ReloadingWorkers(Multiprocess):
-    """uvicorn's worker supervisor, except that SIGHUP goes on to every worker, which reloads
-    its models in place (verified, then swapped): uvicorn's own SIGHUP restarts the workers,
-    and a retiring worker closes its idle keep-alive connections, which a client sending at
-    that instant sees as a dropped request (5 in one run of
-    tests/reliability/test_reload_under_load.py)."""
-
-    def handle_hup(self) -> None:
-        logging.getLogger("service.repository").info(
-            "SIGHUP: every worker reloads the model repository"
-        )
-        for process in self.processes:
-            # A worker still starting loads the repository anyway, and has no handler yet: a
-            # SIGHUP would end it.
-            if process.pid is not None and process.is_ready(timeout=1):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGHUP)

@@ -13,7 +13,8 @@ import orjson
 import pytest
 import tritonclient.grpc as triton_grpc
 
-from service.inference.batching import MAX_TURNS
+from service.inference import batching
+from service.inference.batching import MAX_CALLS_AT_ONCE, MAX_TURNS
 from service.inference.classifier import Classifier
 from service.inference.dataplane import DataPlane
 from service.inference.repository import open_repository
@@ -45,7 +46,7 @@ def batching_dataplane(model_path: Path) -> DataPlane:
     return dataplane
 
 
-class ModelCalls:
+class CountedRuns:
     """Counts ``Classifier.run`` calls (and the images in each), optionally failing them."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, error: Exception | None = None) -> None:
@@ -92,7 +93,7 @@ def test_requests_of_one_turn_share_one_model_call(
     tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dataplane = batching_dataplane(tiny_model_path)
-    calls = ModelCalls(monkeypatch)
+    calls = CountedRuns(monkeypatch)
     results = gather(dataplane, one_image_requests(8))
     assert calls.sizes == [8]
     answers = np.concatenate([probabilities(result) for result in results])
@@ -103,7 +104,7 @@ def test_versions_served_side_by_side_never_share_a_call(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dataplane = batching_dataplane(two_versions(tmp_path))
-    calls = ModelCalls(monkeypatch)
+    calls = CountedRuns(monkeypatch)
     requests = [*one_image_requests(3, "a"), *one_image_requests(3, "b")]
     results = gather(dataplane, requests)
     assert sorted(calls.sizes) == [3, 3]
@@ -125,7 +126,7 @@ def test_a_dynamically_quantised_model_runs_each_request_alone(
     model_path = write_model(tmp_path, build_tiny_model(), quantization=DYNAMIC_QUANTISATION)
     dataplane = batching_dataplane(model_path)
     assert not dataplane.model().card.batch_independent
-    calls = ModelCalls(monkeypatch)
+    calls = CountedRuns(monkeypatch)
     gather(dataplane, one_image_requests(4))
     assert calls.sizes == [1, 1, 1, 1]
 
@@ -134,7 +135,7 @@ def test_a_model_error_reaches_every_request_of_the_call(
     tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dataplane = batching_dataplane(tiny_model_path)
-    calls = ModelCalls(monkeypatch, error=RuntimeError("onnxruntime failed"))
+    calls = CountedRuns(monkeypatch, error=RuntimeError("onnxruntime failed"))
     results = gather(dataplane, one_image_requests(3))
     assert calls.sizes == [3]
     assert [str(result) for result in results] == ["onnxruntime failed"] * 3
@@ -144,7 +145,7 @@ def test_requests_that_joined_a_cancelled_leader_still_get_their_answers(
     tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dataplane = batching_dataplane(tiny_model_path)
-    calls = ModelCalls(monkeypatch)
+    calls = CountedRuns(monkeypatch)
     leader_request, follower_request = one_image_requests(2)
 
     async def main() -> tuple[bool, Any]:
@@ -222,7 +223,7 @@ def test_a_call_waits_while_requests_keep_joining_but_only_so_long(
     call takes them for ``MAX_TURNS`` turns and then runs; the later ones get calls of their
     own, and everyone gets an answer."""
     dataplane = batching_dataplane(tiny_model_path)
-    calls = ModelCalls(monkeypatch)
+    calls = CountedRuns(monkeypatch)
     requests = one_image_requests(MAX_TURNS + 4)
 
     async def main() -> list[Any]:
@@ -240,19 +241,44 @@ def test_a_call_waits_while_requests_keep_joining_but_only_so_long(
     np.testing.assert_allclose(answers, expected, atol=1e-6)
 
 
-def test_a_request_known_to_be_alone_runs_at_once(
+def test_a_lone_client_seldom_waits_and_a_crowd_is_batched_again(
     tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No other request in progress: no turn is waited, so two such requests of one turn each
-    run their own call."""
+    """Requests one at a time: after waits that find nobody, calls run at once (a wait in
+    vain doubles the run of calls at once, up to MAX_CALLS_AT_ONCE); then concurrent requests
+    share calls again within that many calls, and every answer is the request's own."""
     dataplane = batching_dataplane(tiny_model_path)
-    calls = ModelCalls(monkeypatch)
+    calls = CountedRuns(monkeypatch)
+    waits: list[None] = []
+    original_turn = batching.next_turn
 
-    async def main() -> list[Any]:
-        alone = [
-            dataplane.infer(*request, others_in_progress=False) for request in one_image_requests(2)
-        ]
-        return await asyncio.gather(*alone)
+    async def counted_turn() -> None:
+        waits.append(None)
+        await original_turn()
 
-    run_on_own_thread(main())
-    assert calls.sizes == [1, 1]
+    monkeypatch.setattr(batching, "next_turn", counted_turn)
+    alone = CONCURRENT_REQUESTS
+
+    async def one_at_a_time() -> list[Any]:
+        return [await dataplane.infer(*request) for request in one_image_requests(alone)]
+
+    results = run_on_own_thread(one_at_a_time())
+    assert calls.sizes == [1] * alone
+    assert len(waits) <= 6
+    answers = np.concatenate([probabilities(result) for result in results])
+    np.testing.assert_allclose(answers, expected_probabilities(tiny_model_path)[:alone], atol=1e-6)
+    calls.sizes.clear()
+    for _ in range(MAX_CALLS_AT_ONCE // 8 + 2):
+        gather(dataplane, one_image_requests(8))
+    assert max(calls.sizes) > 1
+    assert calls.sizes[-1] == 8
+
+
+def test_the_metric_counts_the_images_of_each_onnxruntime_call(tiny_model_path: Path) -> None:
+    """Eight concurrent requests of one image served by one call: one call of eight images."""
+    dataplane = batching_dataplane(tiny_model_path)
+    gather(dataplane, one_image_requests(8))
+    text = dataplane.metrics.exposition().decode()
+    labels = 'model="mnist_mlp",version="1"'
+    assert f"mnist_inference_batch_size_count{{{labels}}} 1.0" in text
+    assert f"mnist_inference_batch_size_sum{{{labels}}} 8.0" in text

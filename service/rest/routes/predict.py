@@ -7,7 +7,6 @@ from fastapi import APIRouter, Query, Request, Response
 
 from service.inference.preprocessing import InvertMode
 from service.inference.schemas import PredictResponse
-from service.rest.asgi import others_in_progress
 from service.rest.dependencies import dataplane_of
 from service.rest.openapi import error_responses
 from service.rest.routing import DirectRoute
@@ -72,5 +71,5 @@ async def predict(
     uploads = uploads_from_body(request.headers.get("content-type"), body)
     # Written with orjson rather than through ``PredictResponse`` (which documents the body):
     # the card guarantees ten labelled outputs, and the bytes are the same as pydantic's.
-    answer = await dataplane.predict(uploads, invert, version, others_in_progress(request.scope))
+    answer = await dataplane.predict(uploads, invert, version)
     return Response(orjson.dumps(answer), media_type=JSON)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 from service.inference.codec import InferenceResult
 from service.inference.dataplane import DataPlane
 from service.inference.dataplane import server_metadata as describe_server
+from service.inference.limits import SMALL_BODY_BYTES
 from service.inference.protocol import (
     InferenceRequest,
     InferenceResponse,
@@ -23,7 +24,6 @@ from service.inference.protocol import (
     inline_schema,
 )
 from service.inference.wire import HEADER_LENGTH, encode_response, parse_inference_body
-from service.rest.asgi import others_in_progress
 from service.rest.content_encoding import decode_content
 from service.rest.dependencies import DataPlaneDep, ModelPath, dataplane_of
 from service.rest.openapi import error_responses
@@ -33,8 +33,6 @@ router = APIRouter(prefix="/v2", tags=["v2"])
 # Inference, the hot path: declared before the other routes, so that the router finds it first.
 infer_router = APIRouter(prefix="/v2", tags=["v2"], route_class=DirectRoute)
 
-# Parsing and decoding a small body costs less than the hop to a worker thread.
-INLINE_BODY_BYTES = 64 * 1024
 JSON = "application/json"
 BINARY = "application/octet-stream"
 BINARY_CONTENT = {"schema": {"type": "string", "format": "binary"}}
@@ -139,9 +137,9 @@ async def infer(request: Request, model_name: str) -> Response:
     headers = request.headers
     content_encoding = headers.get("content-encoding")
     header_length = headers.get(HEADER_LENGTH)
-    if len(body) <= INLINE_BODY_BYTES and content_encoding is None:
+    if len(body) <= SMALL_BODY_BYTES and content_encoding is None:
         parsed = parse_inference_body(body, header_length)
-        return _encoded(await dataplane.infer(*model, parsed, others_in_progress(request.scope)))
+        return _encoded(await dataplane.infer(*model, parsed))
     arguments = (dataplane, model, body, content_encoding, header_length)
     return await anyio.to_thread.run_sync(
         _infer_off_loop, *arguments, limiter=dataplane.heavy_work_limiter
