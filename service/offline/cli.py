@@ -131,6 +131,9 @@ def predict(arguments: argparse.Namespace) -> int:
         for name in SETTING_FLAGS
         if getattr(arguments, name) is not None
     }
+    if arguments.model_repository is not None and arguments.model_path is None:
+        # The folder asked for, even where MNIST_MODEL_PATH (which wins over it) is set.
+        overrides["model_path"] = None
     try:
         settings = read_settings(**overrides)
     except InvalidSettings as error:

@@ -157,7 +157,10 @@ def test_versions_and_repository_as_the_service_names_them(tmp_path: Path) -> No
     image.write_bytes(png_bytes(mnist_like(5)))
     pixels = image_to_array(image.read_bytes(), "auto", LIMITS)[np.newaxis]
 
-    by_flag = run_predict("--json", "--model-repository", str(repository), str(image))
+    by_flag = run_predict(
+        "--json", "--model-repository", str(repository), str(image),
+        environment={"MNIST_MODEL_PATH": str(PROJECT_ROOT / "models" / "mnist_mlp.onnx")},
+    )  # fmt: skip
     by_setting = run_predict(
         "--json", "--model-version", "a", str(image),
         environment={"MNIST_MODEL_REPOSITORY": str(repository)},
