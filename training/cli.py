@@ -204,17 +204,10 @@ def fresh_run_dir(runs_dir: Path, now: datetime | None = None) -> Path:
 def _announce_output(output_dir: Path, model_file: str) -> None:
     """Say where the run writes, and loudly when it replaces a model already there."""
     existing = output_dir / model_file
-    if not existing.exists():
+    if existing.exists():
+        print(f"This run replaces {existing} and its cards when it ends.")
+    else:
         print(f"This run writes its model into {output_dir}/ when it ends.")
-        return
-    print(f"This run replaces {existing} and its cards when it ends.")
-    others = sorted(path.name for path in output_dir.glob("*.onnx") if path != existing)
-    if others:
-        left = "as it is" if len(others) == 1 else "as they are"
-        print(
-            f"It leaves {', '.join(others)} {left}, served beside it; "
-            "python -m benchmarks.quantize --write rebuilds the int8 model from the new one."
-        )
 
 
 def _run(arguments: argparse.Namespace) -> int:
