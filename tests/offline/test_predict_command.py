@@ -297,3 +297,18 @@ def test_the_console_script_is_declared() -> None:
     assert set(scripts) >= {"mnist-mlp", "mnist-mlp-serve", "mnist-mlp-train"}
     module, function = scripts["mnist-mlp"].split(":")
     assert getattr(import_module(module), function).__name__ == "main"
+
+
+def test_the_command_is_required_and_listed() -> None:
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("MNIST_")}
+    command = [sys.executable, "-m", "service.offline"]
+    bare = subprocess.run(command, env=inherited, capture_output=True, text=True, cwd=PROJECT_ROOT)
+    listed = subprocess.run(
+        [*command, "--help"], env=inherited, capture_output=True, text=True, cwd=PROJECT_ROOT
+    )
+
+    assert bare.returncode == 2
+    assert bare.stderr.splitlines() == [
+        "mnist-mlp: error: the following arguments are required: COMMAND"
+    ]
+    assert listed.returncode == 0 and "predict" in listed.stdout
