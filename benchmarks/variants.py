@@ -22,7 +22,7 @@ import service.app as served_app_module
 from service.inference import classifier as classifier_module
 from service.inference import dataplane as dataplane_module
 from service.inference.metrics import Metrics
-from service.logs import BatchingStreamHandler
+from service.logs import AccessLogHandler
 from service.rest import multipart as multipart_module
 from service.rest import uvicorn_hooks as protocol_module
 
@@ -54,6 +54,11 @@ def _write_at_once(self, data: bytes) -> None:
     self._transport.write(data)
 
 
+def _write_now(self: AccessLogHandler, record: logging.LogRecord) -> None:
+    """The record formatted and written by the request, as a plain StreamHandler does."""
+    self.writer.handle(record)
+
+
 VARIANTS: dict[str, Variant] = {
     "shipped": Variant(),
     "uvloop+httptools": Variant(uvicorn_options={"loop": "uvloop", "http": "httptools"}),
@@ -78,8 +83,8 @@ VARIANTS: dict[str, Variant] = {
     "head and body written apart": Variant(
         patches=((protocol_module.HeadWithBody, "write", _write_at_once),)
     ),
-    "access log unbatched": Variant(
-        patches=((BatchingStreamHandler, "handle", logging.StreamHandler.handle),)
+    "access log written on the event loop": Variant(
+        patches=((AccessLogHandler, "emit", _write_now),)
     ),
 }
 

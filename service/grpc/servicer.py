@@ -5,15 +5,22 @@ once as status codes, so no method here handles an error itself. ``add_to_server
 the methods with their request readers: the servicer needs no interceptor to work.
 """
 
+from collections.abc import Callable
+
 import anyio
 import grpc
 
-from service.grpc.messages import InferRequest, read_infer_request
+from service.grpc.messages import ReceivedModelInfer, read_infer_request
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from service.grpc.status import answered, lenient
-from service.grpc.tensors import infer_response, inference_body, repository_model_name
+from service.grpc.tensors import (
+    infer_request_from_grpc,
+    infer_response_to_grpc,
+    repository_model_name,
+)
 from service.inference.auth import ApiKeys
+from service.inference.classifier import Classifier
 from service.inference.dataplane import DataPlane, server_metadata
 from service.inference.errors import NotReady
 from service.inference.limits import SMALL_BODY_BYTES
@@ -117,48 +124,54 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     @answered()
     async def ModelInfer(
-        self, request: InferRequest, context: grpc.aio.ServicerContext
+        self, request: ReceivedModelInfer, context: grpc.aio.ServicerContext
     ) -> pb.ModelInferResponse:
         """The request comes from ``read_infer_request`` (see ``REQUEST_READERS``): a small one
         runs on the event loop (where concurrent calls may share a model call), a large one in
         a worker thread."""
         message = request.message
-        model = (message.model_name, _version(message.model_version))
-        self.dataplane.model(*model)
+        classifier = self.dataplane.model(message.model_name, _version(message.model_version))
         if request.size <= SMALL_BODY_BYTES:
-            return infer_response(await self.dataplane.infer(*model, inference_body(request)))
+            received = infer_request_from_grpc(request)
+            return infer_response_to_grpc(await self.dataplane.infer(classifier, received))
         return await anyio.to_thread.run_sync(
-            self._infer_off_loop, model, request, limiter=self.dataplane.heavy_work_limiter
+            self._infer_off_loop, classifier, request, limiter=self.dataplane.heavy_work_limiter
         )
 
     def _infer_off_loop(
-        self, model: tuple[str, str | None], request: InferRequest
+        self, classifier: Classifier, request: ReceivedModelInfer
     ) -> pb.ModelInferResponse:
         """Synchronous on purpose: large messages decode and run in a worker thread."""
-        return infer_response(self.dataplane.infer_now(*model, inference_body(request)))
+        received = infer_request_from_grpc(request)
+        return infer_response_to_grpc(self.dataplane.infer_now(classifier, received))
 
     @answered()
     async def RepositoryModelLoad(
         self, request: pb.RepositoryModelLoadRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryModelLoadResponse:
         """Re-read, verify and swap in the model, off the event loop (as over REST)."""
-        await self._model_control(context)
-        name = repository_model_name(request)
-        await anyio.to_thread.run_sync(load_model, self.dataplane, name)
+        name = await self._model_control(request, context, load_model)
         return pb.RepositoryModelLoadResponse(model_name=name, isLoaded=True)
 
     @answered()
     async def RepositoryModelUnload(
         self, request: pb.RepositoryModelUnloadRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryModelUnloadResponse:
-        await self._model_control(context)
-        name = repository_model_name(request)
-        await anyio.to_thread.run_sync(unload_model, self.dataplane, name)
+        name = await self._model_control(request, context, unload_model)
         return pb.RepositoryModelUnloadResponse(model_name=name, isUnloaded=True)
 
-    async def _model_control(self, context: grpc.aio.ServicerContext) -> None:
+    async def _model_control(
+        self,
+        request: pb.RepositoryModelLoadRequest | pb.RepositoryModelUnloadRequest,
+        context: grpc.aio.ServicerContext,
+        action: Callable[[DataPlane, str], object],
+    ) -> str:
+        """The model the request names, after ``action`` on it off the event loop."""
         if not self.dataplane.settings.model_control:
             await context.abort(
                 grpc.StatusCode.UNIMPLEMENTED,
                 "model control is off (MNIST_MODEL_CONTROL=false)",
             )
+        name = repository_model_name(request)
+        await anyio.to_thread.run_sync(action, self.dataplane, name)
+        return name

@@ -87,7 +87,7 @@ class Metrics:
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count and time one HTTP request; its labelled series are looked up once, then kept.
 
-        ``labels()`` validates and locks on every call (~1.5 µs each); the children it returns
+        ``labels()`` validates and locks on every call; the children it returns
         are the same objects every time, so a dict of them costs a lookup instead.
         """
         key = (route, method, status)

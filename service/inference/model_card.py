@@ -11,6 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from service.inference.errors import describe_validation_errors
 
 
+def card_beside(model_path: Path) -> Path:
+    """Where a model's card is unless told otherwise: beside it, named as it is, ``.json``."""
+    return model_path.with_suffix(".json")
+
+
 class ModelLoadError(Exception):
     """The model or its card cannot be served; the message names the file and the problem."""
 

@@ -1,4 +1,5 @@
-"""The app factory: ``create_app(settings)`` builds the dataplane, the routes and the ASGI stack."""
+"""The REST app factory: ``create_rest_app(settings)`` builds the dataplane, the routes and the
+ASGI stack (``service.app.create_app`` is the served app: this, with gRPC in its lifespan)."""
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -6,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 
 from service.inference.auth import ApiKeys
 from service.inference.dataplane import SERVER_NAME, SERVER_VERSION, DataPlane
@@ -47,7 +49,7 @@ class App(FastAPI):
         return self.openapi_schema
 
 
-def create_app(
+def create_rest_app(
     settings: Settings | None = None,
     models: ModelRepository | None = None,
     companions: Sequence[Companion] = (),
@@ -62,7 +64,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         settings = dataplane.settings
-        dataplane.load(models or open_repository(settings))
+        dataplane.serve_repository(models or open_repository(settings))
         async with AsyncExitStack() as stack:
             stack.enter_context(reload_on_sighup(dataplane))
             for companion in companions:
@@ -71,7 +73,7 @@ def create_app(
             templates = app.state.route_templates
             recorder = refusal_recorder(templates, dataplane.metrics, settings.access_log)
             yield {CONNECTION_POLICY: ConnectionPolicy(settings.read_timeout, recorder)}
-        dataplane.unload()
+        dataplane.stop_serving()
 
     app = App(
         title=SERVER_NAME,
@@ -85,13 +87,15 @@ def create_app(
     app.state.dataplane = dataplane
     install_error_handlers(app)
     # The hot routes first: the router tries routes in order.
-    routers = [predict.router, v2.infer_router, v2.router, page.router, metrics.router]
-    routers.append(docs.router)
+    predict.add_routes(app.router)
+    v2.add_infer_routes(app.router)
+    routers = [v2.router, page.router, metrics.router, docs.router]
     if dataplane.settings.model_control:
         routers.append(repository.router)
     for router in routers:
         app.include_router(router)
-    paths = [route.path for router in routers for route in router.routes]
+    paths = [route.path for route in app.router.routes if isinstance(route, APIRoute)]
+    paths += [route.path for router in routers for route in router.routes]
     app.state.route_templates = RouteTemplates([app.openapi_url, *paths])
     add_service_middleware(app, dataplane)
     return app

@@ -6,28 +6,19 @@ in ``PRIVATE_HOOKS`` are not uvicorn's public API. Importing this module checks 
 there, and tests/service/test_uvicorn_hooks.py that uvicorn still calls them; no other module of
 the service may touch uvicorn's internals. This is where further connection hygiene belongs.
 
-uvicorn closes idle keep-alive connections, but a client that stops sending in the middle of
-its headers or body holds its connection (and the request's memory) for as long as it likes.
-Here each connection keeps the time of its last read and one timer, re-armed only when it
-fires (at most once per timeout), so a request pays two attribute writes, not a timer:
-
-- headers stalled past the timeout: the protocol answers a JSON 408 itself (no route has seen
-  the request yet), counts it through the app's ``ConnectionPolicy`` and closes;
-- a body stalled past it: the same, while the app has not been handed the request yet (below);
-  once it has, the protocol sets ``read_stalled`` on the request's ``CONNECTION`` extension and
-  wakes its ``receive``, and the app's body guard raises ``RequestTimeout``: a JSON 408,
-  counted and logged like any refusal, on a connection that then closes;
-- a new connection that sends nothing is closed after uvicorn's keep-alive timeout, as an
-  idle keep-alive connection is.
-
-Time spent with reading paused (uvicorn's flow control, while the app has not asked for more)
-is the server's wait, not the client's stall, and does not count.
+A client that stops sending in the middle of its headers or body would hold its connection
+for as long as it likes. Each connection keeps the time of its last read and one timer,
+re-armed only when it fires: headers stalled past the timeout get a JSON 408 from the protocol
+itself (counted through the app's ``ConnectionPolicy``), as does a stalled body while the app
+has not been handed the request; once it has, the protocol sets ``read_stalled`` on the
+request's ``CONNECTION`` extension and the app's body guard answers the 408. A new connection
+that sends nothing is closed after uvicorn's keep-alive timeout. Time with reading paused by
+uvicorn's flow control is the server's wait, not the client's stall.
 
 A request reaches the app once its body is complete (or 64 KiB of it are buffered, or the
 client expects ``100 Continue``), as nginx buffers requests: a client trickling its body holds
-a parser and a buffer (about 8 KiB), not a task with the app's frames (20 KiB more, measured
-with 1,000 stalled uploads). Should the client go away or stall first, the protocol logs and
-counts the 499 or answers the 408 itself, through the policy, under the request's route.
+a parser and a buffer, not a task with the app's frames. Should the client go away or stall
+first, the protocol counts the 499 or answers the 408 itself, under the request's route.
 """
 
 import asyncio
@@ -96,7 +87,7 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` with a read timeout on headers and body (see the module's doc).
 
     Its own state is in slots: the inherited ``__dict__`` is already full, and a few more keys
-    would double it (1.6 KiB more per connection, measured with tracemalloc).
+    would double its size.
     """
 
     __slots__ = (
@@ -134,8 +125,7 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
 
     def _release(self) -> None:
         """Drop the references that make a closed connection a cycle (protocol -> request ->
-        protocol), so it is freed at once rather than at the next full garbage collection: after
-        1,000 trickling clients, memory kept growing by 10% a round until it was."""
+        protocol), so it is freed at once rather than at the next full garbage collection."""
         self._extensions.clear()
         self.cycle = None  # type: ignore[assignment]
         self.scope = None  # type: ignore[assignment]

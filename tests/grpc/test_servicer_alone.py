@@ -30,7 +30,7 @@ def infer_request(model: str = "mnist_mlp") -> pb.ModelInferRequest:
 async def calls_to_a_bare_server(settings: Settings, metadata: tuple = ()) -> list:
     """ModelInfer, an unknown model and undecodable bytes; each answer, or its status code."""
     dataplane = DataPlane(settings)
-    dataplane.load(open_repository(settings))
+    dataplane.serve_repository(open_repository(settings))
     server = grpc.aio.server()
     InferenceServicer(dataplane).add_to_server(server)
     port = server.add_insecure_port("127.0.0.1:0")

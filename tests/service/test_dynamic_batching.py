@@ -18,8 +18,8 @@ from service.inference.batching import MAX_CALLS_AT_ONCE, MAX_TURNS
 from service.inference.classifier import Classifier
 from service.inference.dataplane import DataPlane
 from service.inference.repository import open_repository
-from service.inference.wire import parse_inference_body
-from service.rest.app import create_app
+from service.inference.v2 import InferRequest
+from service.rest.app import create_rest_app
 from service.settings import Settings
 from tests.support.event_loop import run_on_own_thread
 from tests.support.grpc_servers import grpc_settings, served
@@ -42,7 +42,7 @@ def batching_dataplane(model_path: Path) -> DataPlane:
     where = {"model_repository": model_path} if model_path.is_dir() else {"model_path": model_path}
     settings = Settings(**where, access_log=False, dynamic_batching=True)
     dataplane = DataPlane(settings)
-    dataplane.load(open_repository(settings))
+    dataplane.serve_repository(open_repository(settings))
     return dataplane
 
 
@@ -68,17 +68,24 @@ def one_image_requests(count: int, version: str | None = None) -> list[tuple]:
         (
             "mnist_mlp",
             version,
-            parse_inference_body(orjson.dumps(infer_body(ARRAYS[i : i + 1])), None),
+            InferRequest.from_rest(orjson.dumps(infer_body(ARRAYS[i : i + 1])), None),
         )
         for i in range(count)
     ]
+
+
+def infer(dataplane: DataPlane, request: tuple) -> Any:
+    """``dataplane.infer`` of a (model, version, request) triple, the model looked up first as
+    the transports do."""
+    name, version, received = request
+    return dataplane.infer(dataplane.model(name, version), received)
 
 
 def gather(dataplane: DataPlane, requests: list[tuple]) -> list[Any]:
     """Every request's ``infer`` started in the same event-loop turn; results or errors."""
 
     async def main() -> list[Any]:
-        calls = [dataplane.infer(*request) for request in requests]
+        calls = [infer(dataplane, request) for request in requests]
         return await asyncio.gather(*calls, return_exceptions=True)
 
     return run_on_own_thread(main())
@@ -149,8 +156,8 @@ def test_requests_that_joined_a_cancelled_leader_still_get_their_answers(
     leader_request, follower_request = one_image_requests(2)
 
     async def main() -> tuple[bool, Any]:
-        leader = asyncio.create_task(dataplane.infer(*leader_request))
-        follower = asyncio.create_task(dataplane.infer(*follower_request))
+        leader = asyncio.create_task(infer(dataplane, leader_request))
+        follower = asyncio.create_task(infer(dataplane, follower_request))
         await asyncio.sleep(0)  # the leader now waits out its turn, and the follower joined it
         leader.cancel()
         answer = await follower
@@ -173,7 +180,7 @@ def concurrently(post: Callable[[int], Any]) -> list[Any]:
 
 def test_concurrent_predict_requests_get_their_own_probabilities(tiny_model_path: Path) -> None:
     settings = Settings(model_path=tiny_model_path, access_log=False, dynamic_batching=True)
-    with live_server(create_app(settings)) as url, httpx.Client() as client:
+    with live_server(create_rest_app(settings)) as url, httpx.Client() as client:
 
         def post(index: int) -> list[float]:
             files = {"file": (f"{index}.png", png_bytes(ARRAYS[index]), "image/png")}
@@ -227,10 +234,10 @@ def test_a_call_waits_while_requests_keep_joining_but_only_so_long(
     requests = one_image_requests(MAX_TURNS + 4)
 
     async def main() -> list[Any]:
-        tasks = [asyncio.create_task(dataplane.infer(*request)) for request in requests[:2]]
+        tasks = [asyncio.create_task(infer(dataplane, request)) for request in requests[:2]]
         for request in requests[2:]:
             await asyncio.sleep(0)
-            tasks.append(asyncio.create_task(dataplane.infer(*request)))
+            tasks.append(asyncio.create_task(infer(dataplane, request)))
         return await asyncio.gather(*tasks)
 
     results = run_on_own_thread(main())
@@ -260,7 +267,7 @@ def test_a_lone_client_seldom_waits_and_a_crowd_is_batched_again(
     alone = CONCURRENT_REQUESTS
 
     async def one_at_a_time() -> list[Any]:
-        return [await dataplane.infer(*request) for request in one_image_requests(alone)]
+        return [await infer(dataplane, request) for request in one_image_requests(alone)]
 
     results = run_on_own_thread(one_at_a_time())
     assert calls.sizes == [1] * alone

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import APIResponse, Browser, Page, Response, Route, expect, sync_playwright
 
-from service.rest.app import create_app
+from service.rest.app import create_rest_app
 from service.settings import DEFAULT_MODEL_PATH, Settings
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, ChromiumUnavailable, ensure_chromium
 from tests.support.live_server import live_server
@@ -79,7 +79,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     """The real app on 127.0.0.1, on the shipped model when it is built."""
     shipped = DEFAULT_MODEL_PATH.exists()
     model = DEFAULT_MODEL_PATH if shipped else write_model(tmp_path_factory.mktemp("tiny"))
-    with live_server(create_app(Settings(model_path=model, access_log=False))) as url:
+    with live_server(create_rest_app(Settings(model_path=model, access_log=False))) as url:
         yield LiveService(url, shipped)
 
 
@@ -337,7 +337,7 @@ def keyed_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     """A live server with MNIST_API_KEYS set: /predict answers 401 without the key."""
     model = write_model(tmp_path_factory.mktemp("keyed"))
     settings = Settings(model_path=model, access_log=False, api_keys=[API_KEY])
-    with live_server(create_app(settings)) as url:
+    with live_server(create_rest_app(settings)) as url:
         yield LiveService(url, shipped=False)
 
 

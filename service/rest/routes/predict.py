@@ -12,7 +12,6 @@ from service.rest.openapi import error_responses
 from service.rest.routing import DirectRoute
 from service.rest.uploads import uploads_from_body
 
-router = APIRouter(route_class=DirectRoute)
 JSON = "application/json"
 IMAGE_CONTENT = {"schema": {"type": "string", "format": "binary"}}
 REQUEST_BODY = {
@@ -52,24 +51,32 @@ VersionQuery = Annotated[
 ]
 
 
-@router.post(
-    "/predict",
-    response_model=PredictResponse,
-    response_model_exclude_none=True,
-    openapi_extra=REQUEST_BODY,
-    responses=error_responses(400, 404, 413, 415, 503),
-    summary="Classify one or more digit images",
-    tags=["predict"],
-)
 async def predict(
     request: Request, invert: InvertQuery = "auto", version: VersionQuery = None
 ) -> Response:
     """Decode each image to MNIST's 28x28 form and classify them all in one model call."""
     dataplane = dataplane_of(request.app)
-    dataplane.model(None, version)  # 503 before the body is read
+    classifier = dataplane.model(None, version)  # 404 or 503 before the body is read
     body = await request.body()
     uploads = uploads_from_body(request.headers.get("content-type"), body)
     # Written with orjson rather than through ``PredictResponse`` (which documents the body):
     # the card guarantees ten labelled outputs, and the bytes are the same as pydantic's.
-    answer = await dataplane.predict(uploads, invert, version)
+    answer = await dataplane.predict(classifier, uploads, invert)
     return Response(orjson.dumps(answer), media_type=JSON)
+
+
+def add_routes(router: APIRouter) -> None:
+    """``POST /predict``, on the app's own router: a route of an included router is matched
+    twice a request (once to select the router, once within it)."""
+    router.add_api_route(
+        "/predict",
+        predict,
+        methods=["POST"],
+        route_class_override=DirectRoute,
+        response_model=PredictResponse,
+        response_model_exclude_none=True,
+        openapi_extra=REQUEST_BODY,
+        responses=error_responses(400, 404, 413, 415, 503),
+        summary="Classify one or more digit images",
+        tags=["predict"],
+    )
