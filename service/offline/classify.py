@@ -91,12 +91,11 @@ class FileClassifier:
         classifier = self.classifier
         names = [classifier.output_name, *self.score_outputs]
         probabilities, *scores = classifier.run(names, images)
-        labels = classifier.card.labels
         predictions = []
-        for row, (position, best) in zip(
-            probabilities.tolist(), enumerate(probabilities.argmax(axis=1).tolist()), strict=True
+        for position, (row, digit) in enumerate(
+            zip(probabilities.tolist(), classifier.digits(probabilities), strict=True)
         ):
-            prediction: dict[str, object] = {"digit": int(labels[best]), "confidence": row[best]}
+            prediction: dict[str, object] = {"digit": int(digit), "confidence": max(row)}
             for name, values in zip(self.score_outputs, scores, strict=True):
                 prediction[name] = float(values[position])
             prediction["probabilities"] = row
