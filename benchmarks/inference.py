@@ -94,7 +94,8 @@ class OneImage:
     def answer(self, probabilities: np.ndarray) -> dict:
         """The response body as the route builds it."""
         card = self.classifier.card
-        predictions = _predictions(self.classifier, probabilities, self.uploads)
+        digits = self.classifier.digits(probabilities)
+        predictions = _predictions(digits, probabilities, self.uploads)
         return {"model": {"name": card.name, "version": card.version}, "predictions": predictions}
 
 

@@ -215,9 +215,9 @@ def _run(arguments: argparse.Namespace) -> int:
     output_dir = arguments.output_dir or fresh_run_dir(Path(RUNS_DIR))
     try:
         mnist = load_mnist(arguments.data_dir)
-        from training.pipeline import ONNX_FILE, Request, Settings, run
+        from training.pipeline import MODEL_STEM, Request, Settings, run
 
-        _announce_output(output_dir, ONNX_FILE)
+        _announce_output(output_dir, f"{MODEL_STEM}.onnx")
 
         request = Request(
             model_names=tuple(dict.fromkeys(arguments.models)),

@@ -48,17 +48,25 @@ class CallObserver(grpc.aio.ServerInterceptor):
         return observed
 
     def _observed_behaviour(self, method: str, behaviour: Behaviour) -> Behaviour:
-        """The call's code is counted and logged before the client can see it."""
+        """The call's code is counted and logged before the client can see it: grpc sends an
+        aborted call's status from within ``abort``, so an abort is recorded as it is made."""
 
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
+            aborts: list[grpc.StatusCode] = []
+
+            def record_abort(code: grpc.StatusCode) -> None:
+                aborts.append(code)
+                self._record(method, code, time.perf_counter() - started)
+
             try:
-                response = await behaviour(request, context)
+                response = await behaviour(request, ObservedContext(context, record_abort))
             except asyncio.CancelledError:
                 self._record(method, grpc.StatusCode.CANCELLED, time.perf_counter() - started)
                 raise
             except BaseException:
-                self._record(method, context.code(), time.perf_counter() - started)
+                if not aborts:
+                    self._record(method, context.code(), time.perf_counter() - started)
                 raise
             self._record(
                 method, context.code() or grpc.StatusCode.OK, time.perf_counter() - started
@@ -72,3 +80,24 @@ class CallObserver(grpc.aio.ServerInterceptor):
         self.metrics.observe_grpc_call(method.lstrip("/"), name, seconds)
         if self.access_log:
             log_access(access_logger, "gRPC %s %s %.2fms", method, name, seconds * 1000.0)
+
+
+class ObservedContext:
+    """A call's context whose ``abort`` tells the observer the code before grpc sends it."""
+
+    __slots__ = ("_context", "_on_abort")
+
+    def __init__(
+        self, context: grpc.aio.ServicerContext, on_abort: Callable[[grpc.StatusCode], None]
+    ) -> None:
+        self._context = context
+        self._on_abort = on_abort
+
+    async def abort(
+        self, code: grpc.StatusCode, details: str = "", trailing_metadata: tuple = ()
+    ) -> None:
+        self._on_abort(code)
+        await self._context.abort(code, details, trailing_metadata)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)

@@ -61,6 +61,12 @@ class Classifier:
         """The card's labels, indexable by class number."""
         return np.asarray(self.card.labels)
 
+    @cached_property
+    def score_name(self) -> str | None:
+        """The ``digit_score`` output's name, or None for a model without a reject option."""
+        rule = self.card.digit_score
+        return None if rule is None else rule.output
+
     def digits(self, probabilities: np.ndarray) -> list[str]:
         """The label of the most probable class of each row."""
         return self.label_array[probabilities.argmax(axis=1)].tolist()
@@ -170,6 +176,13 @@ def _check_signature(
         raise ModelLoadError(f"model {model_path}: first output must be FP32 [-1, 10]")
     if len(card.labels) != CLASS_COUNT:
         raise ModelLoadError(f"model {model_path}: the card must list {CLASS_COUNT} labels")
+    if card.digit_score is not None:
+        scores = [output for output in card.outputs if output.name == card.digit_score.output]
+        if not scores or scores[0].datatype != "FP32" or scores[0].shape != [-1]:
+            raise ModelLoadError(
+                f"model {model_path}: the card's digit_score output "
+                f"{card.digit_score.output!r} must be an FP32 [-1] output of the model"
+            )
 
 
 def _summary(tensors: list[TensorSpec]) -> str:

@@ -34,6 +34,7 @@ from service.inference.protocol import (
 )
 from service.inference.repository import ModelRepository
 from service.inference.v2 import InferRequest, InferResponse
+from service.inference.verdict import digit_verdicts
 from service.inference.work import run_request_work
 from service.settings import Settings
 
@@ -149,12 +150,13 @@ class DataPlane:
             self.settings.max_request_pixels,
             inline=small,
         )
-        names = (classifier.output_name,)
-        (probabilities,) = await self.model_calls.run(classifier, names, images)
+        names = tuple(filter(None, (classifier.output_name, classifier.score_name)))
+        probabilities, *scores = await self.model_calls.run(classifier, names, images)
         digits = classifier.digits(probabilities)
         card = classifier.card
         self.metrics.observe_inference(card.name, card.version, digits)
-        predictions = _predictions(digits, probabilities, uploads)
+        verdicts = digit_verdicts(images, scores[0] if scores else None, card.digit_score)
+        predictions = _predictions(digits, probabilities, verdicts, uploads)
         return {"model": {"name": card.name, "version": card.version}, "predictions": predictions}
 
 
@@ -213,13 +215,15 @@ def _each_image(uploads: list[Upload], work: Callable[[bytes], Result]) -> list[
 
 
 def _predictions(
-    digits: list[str], probabilities: np.ndarray, uploads: list[Upload]
+    digits: list[str], probabilities: np.ndarray, verdicts: list[dict], uploads: list[Upload]
 ) -> list[dict[str, object]]:
     """``Prediction``'s fields as plain data, without the filename when none was sent; the
-    confidence is the most probable class's probability."""
+    confidence is the most probable class's probability, the verdict says if it is a digit."""
     predictions: list[dict[str, object]] = []
-    for row, digit, upload in zip(probabilities.tolist(), digits, uploads, strict=True):
-        prediction = {"digit": int(digit), "confidence": max(row), "probabilities": row}
+    for row, digit, verdict, upload in zip(
+        probabilities.tolist(), digits, verdicts, uploads, strict=True
+    ):
+        prediction = {"digit": int(digit), "confidence": max(row), "probabilities": row, **verdict}
         if upload.filename is not None:
             prediction["filename"] = upload.filename
         predictions.append(prediction)

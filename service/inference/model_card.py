@@ -28,6 +28,15 @@ class TensorSpec(BaseModel):
     shape: list[int] = Field(description="-1 marks the dynamic batch dimension.")
 
 
+class DigitScoreRule(BaseModel):
+    """How the card's model says "not a digit": an output and the threshold it is read with."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    output: str = Field("digit_score", description="The FP32 [-1] output, 0-1, higher = digit.")
+    threshold: float = Field(ge=0.0, le=1.0, description="Scores below it are not a digit.")
+
+
 class ModelCard(BaseModel):
     """What the service needs of ``models/mnist_mlp.json``; other keys are kept but not read."""
 
@@ -41,6 +50,9 @@ class ModelCard(BaseModel):
     labels: list[str]
     created: datetime | None = Field(
         None, description="When the model was built (ISO 8601); picks the newest version."
+    )
+    digit_score: DigitScoreRule | None = Field(
+        None, description="The reject option, when the model has one (``training.calibrate``)."
     )
     quantization: dict[str, Any] | None = Field(
         None, description="How the weights were quantised (``benchmarks.quantize``), if they were."

@@ -72,7 +72,10 @@ def create_rest_app(
             # Given to the server through the lifespan state: ReadTimeoutProtocol reads it.
             templates = app.state.route_templates
             recorder = refusal_recorder(templates, dataplane.metrics, settings.access_log)
-            yield {CONNECTION_POLICY: ConnectionPolicy(settings.read_timeout, recorder)}
+            policy = ConnectionPolicy(
+                settings.read_timeout, recorder, dataplane.metrics.count_requests_in
+            )
+            yield {CONNECTION_POLICY: policy}
         dataplane.stop_serving()
 
     app = App(

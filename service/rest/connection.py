@@ -6,7 +6,7 @@ the server gives each request its connection in ``scope["extensions"][CONNECTION
 server without it (another ASGI server, the test client) simply gives no connection.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,6 +31,8 @@ class ConnectionPolicy:
     read_timeout: float
     # Counts and logs a request the server answered or lost before the app had it.
     record_refusal: RefusalRecorder
+    # Takes the collection of requests the server has in hand (given to the app, not answered).
+    count_requests_in: Callable[[Sized], None] = lambda requests: None
 
 
 DEFAULT_POLICY = ConnectionPolicy(read_timeout=30.0, record_refusal=lambda *refusal: None)

@@ -12,14 +12,16 @@ import onnxruntime
 import orjson
 import pytest
 import tritonclient.grpc as triton_grpc
+from fastapi.testclient import TestClient
 
 from service.inference import batching
-from service.inference.batching import MAX_CALLS_AT_ONCE, MAX_TURNS
+from service.inference.batching import MAX_TURNS
 from service.inference.classifier import Classifier
 from service.inference.dataplane import DataPlane
 from service.inference.repository import open_repository
 from service.inference.v2 import InferRequest
 from service.rest.app import create_rest_app
+from service.rest.uvicorn_hooks import ReadTimeoutProtocol
 from service.settings import Settings
 from tests.support.event_loop import run_on_own_thread
 from tests.support.grpc_servers import grpc_settings, served
@@ -248,14 +250,8 @@ def test_a_call_waits_while_requests_keep_joining_but_only_so_long(
     np.testing.assert_allclose(answers, expected, atol=1e-6)
 
 
-def test_a_lone_client_seldom_waits_and_a_crowd_is_batched_again(
-    tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Requests one at a time: after waits that find nobody, calls run at once (a wait in
-    vain doubles the run of calls at once, up to MAX_CALLS_AT_ONCE); then concurrent requests
-    share calls again within that many calls, and every answer is the request's own."""
-    dataplane = batching_dataplane(tiny_model_path)
-    calls = CountedRuns(monkeypatch)
+def counted_turns(monkeypatch: pytest.MonkeyPatch) -> list[None]:
+    """One entry for each event-loop turn a model call waits for company."""
     waits: list[None] = []
     original_turn = batching.next_turn
 
@@ -264,21 +260,36 @@ def test_a_lone_client_seldom_waits_and_a_crowd_is_batched_again(
         await original_turn()
 
     monkeypatch.setattr(batching, "next_turn", counted_turn)
-    alone = CONCURRENT_REQUESTS
+    return waits
 
-    async def one_at_a_time() -> list[Any]:
-        return [await infer(dataplane, request) for request in one_image_requests(alone)]
 
-    results = run_on_own_thread(one_at_a_time())
-    assert calls.sizes == [1] * alone
-    assert len(waits) <= 6
-    answers = np.concatenate([probabilities(result) for result in results])
-    np.testing.assert_allclose(answers, expected_probabilities(tiny_model_path)[:alone], atol=1e-6)
-    calls.sizes.clear()
-    for _ in range(MAX_CALLS_AT_ONCE // 8 + 2):
-        gather(dataplane, one_image_requests(8))
-    assert max(calls.sizes) > 1
-    assert calls.sizes[-1] == 8
+def test_a_request_alone_in_progress_runs_at_once(
+    tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server counts one request in hand: it waits no turn for company."""
+    dataplane = batching_dataplane(tiny_model_path)
+    calls = CountedRuns(monkeypatch)
+    waits = counted_turns(monkeypatch)
+    dataplane.metrics.count_requests_in({"the request"})
+    gather(dataplane, one_image_requests(1))
+    assert (calls.sizes, waits) == ([1], [])
+
+
+def test_live_requests_one_at_a_time_never_wait(
+    tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Served by uvicorn with the service's protocol, which shares the requests it has in hand:
+    one request at a time waits no turn; without that count (the test client) each waits."""
+    settings = Settings(model_path=tiny_model_path, access_log=False, dynamic_batching=True)
+    waits = counted_turns(monkeypatch)
+    image = infer_body(ARRAYS[:1])
+    with live_server(create_rest_app(settings), http=ReadTimeoutProtocol) as url:
+        for _ in range(3):
+            assert httpx.post(f"{url}/v2/models/mnist_mlp/infer", json=image).is_success
+    assert waits == []
+    with TestClient(create_rest_app(settings)) as client:
+        assert client.post("/v2/models/mnist_mlp/infer", json=image).is_success
+    assert len(waits) == 1
 
 
 def test_the_metric_counts_the_images_of_each_onnxruntime_call(tiny_model_path: Path) -> None:

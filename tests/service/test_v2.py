@@ -76,14 +76,19 @@ def probabilities_of(response: Response) -> np.ndarray:
     content = response.content
     header = orjson.loads(content if header_length is None else content[: int(header_length)])
     InferenceResponse.model_validate(header)
-    (output,) = header["outputs"]
-    assert output["name"] == "probabilities"
+    outputs = header["outputs"]
+    sizes = [output.get("parameters", {}).get("binary_data_size", 0) for output in outputs]
+    if header_length is not None:
+        assert sum(sizes) == len(content) - int(header_length)
+    # The shipped model has a second output, digit_score; every output comes when none is named.
+    position = [output["name"] for output in outputs].index("probabilities")
+    output = outputs[position]
     assert output["datatype"] == "FP32"
     if "data" in output:
         values = np.array(output["data"], dtype=np.float32)
     else:
-        assert output["parameters"]["binary_data_size"] == len(content) - int(header_length)
-        values = np.frombuffer(content[int(header_length) :], dtype="<f4")
+        start = int(header_length) + sum(sizes[:position])
+        values = np.frombuffer(content[start : start + sizes[position]], dtype="<f4")
     return values.reshape(output["shape"])
 
 
