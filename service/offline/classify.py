@@ -11,6 +11,7 @@ from service.inference.classifier import Classifier
 from service.inference.errors import PayloadTooLarge, ServiceError
 from service.inference.limits import ImageLimits
 from service.inference.preprocessing import InvertMode, image_to_array
+from service.inference.verdict import digit_verdicts
 from service.offline.files import Named
 from service.settings import Settings
 
@@ -35,13 +36,6 @@ class FileClassifier:
     @property
     def image_limits(self) -> ImageLimits:
         return ImageLimits(self.settings.max_image_pixels, self.settings.max_image_side)
-
-    @property
-    def score_outputs(self) -> list[str]:
-        """One number per image beside the probabilities (``digit_score``), when the model has
-        them: they become columns of their own."""
-        outputs = self.classifier.card.outputs[1:]
-        return [output.name for output in outputs if output.shape == [-1]]
 
     def classify(
         self, inputs: list[Named], advance: Callable[[], None] = lambda: None
@@ -87,17 +81,16 @@ class FileClassifier:
         return path.read_bytes()
 
     def _predict(self, images: np.ndarray) -> list[dict[str, object]]:
-        """``/predict``'s fields for each image, with the score outputs beside them."""
+        """``/predict``'s fields for each image: the digit, its confidence, the probabilities
+        and the verdict (``is_digit``, ``digit_score``, ``not_digit_reason``)."""
         classifier = self.classifier
-        names = [classifier.output_name, *self.score_outputs]
+        names = [name for name in (classifier.output_name, classifier.score_name) if name]
         probabilities, *scores = classifier.run(names, images)
-        predictions = []
-        for position, (row, digit) in enumerate(
-            zip(probabilities.tolist(), classifier.digits(probabilities), strict=True)
-        ):
-            prediction: dict[str, object] = {"digit": int(digit), "confidence": max(row)}
-            for name, values in zip(self.score_outputs, scores, strict=True):
-                prediction[name] = float(values[position])
-            prediction["probabilities"] = row
-            predictions.append(prediction)
-        return predictions
+        verdicts = digit_verdicts(
+            images, scores[0] if scores else None, classifier.card.digit_score
+        )
+        rows = zip(probabilities.tolist(), classifier.digits(probabilities), verdicts, strict=True)
+        return [
+            {"digit": int(digit), "confidence": max(row), "probabilities": row, **verdict}
+            for row, digit, verdict in rows
+        ]

@@ -148,8 +148,7 @@ def predict(arguments: argparse.Namespace) -> int:
     outcomes = _classify_all(files, arguments)
     card = classifier.card
     model = {"name": card.name, "version": card.version}
-    columns = ["digit", "confidence", *files.score_outputs]
-    if not _write(render(outcomes, columns, model, arguments.form)):
+    if not _write(render(outcomes, model, arguments.form)):
         return FAILED
     failed = sum(outcome.error is not None for outcome in outcomes)
     _summarise(len(outcomes), failed, model, classifier.model_path)

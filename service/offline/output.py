@@ -8,20 +8,21 @@ from collections.abc import Sequence
 from service.offline.classify import Outcome
 
 FORMATS = ("table", "json", "csv")
+# One value per prediction, in the order the table and the CSV show them.
+COLUMNS = ("digit", "confidence", "is_digit", "digit_score")
+REASON = "not_digit_reason"
 CLASS_COUNT = 10
 MISSING = "-"
 
 
-def render(
-    outcomes: Sequence[Outcome], columns: Sequence[str], model: dict[str, str], form: str
-) -> str:
-    """``columns`` are the scalar fields of a prediction (digit, confidence, digit_score...)."""
+def render(outcomes: Sequence[Outcome], model: dict[str, str], form: str) -> str:
+    """Every outcome in ``form`` (table, json or csv), in order."""
     if form == "json":
         return _json(outcomes, model)
     if form == "csv":
-        return _csv(outcomes, columns)
+        return _csv(outcomes)
     if form == "table":
-        return _table(outcomes, columns)
+        return _table(outcomes)
     raise ValueError(f"unknown output format {form!r}; expected one of {', '.join(FORMATS)}")
 
 
@@ -35,49 +36,57 @@ def _json(outcomes: Sequence[Outcome], model: dict[str, str]) -> str:
     return json.dumps({"model": model, "predictions": predictions}, indent=2) + "\n"
 
 
-def _csv(outcomes: Sequence[Outcome], columns: Sequence[str]) -> str:
-    """One row per file: its scalar fields, the ten probabilities, and the error if any."""
+def _csv(outcomes: Sequence[Outcome]) -> str:
+    """One row per file: its values, why it is not a digit, the ten probabilities, any error."""
     probability_columns = [f"probability_{digit}" for digit in range(CLASS_COUNT)]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["filename", *columns, *probability_columns, "error"])
+    writer.writerow(["filename", *COLUMNS, REASON, *probability_columns, "error"])
     for outcome in outcomes:
         prediction = outcome.prediction or {}
+        values = [_csv_value(prediction.get(column)) for column in (*COLUMNS, REASON)]
         probabilities = prediction.get("probabilities") or [""] * CLASS_COUNT
-        scalars = [prediction.get(column, "") for column in columns]
-        writer.writerow([outcome.file, *scalars, *probabilities, outcome.error or ""])
+        writer.writerow([outcome.file, *values, *probabilities, outcome.error or ""])
     return buffer.getvalue()
 
 
-def _table(outcomes: Sequence[Outcome], columns: Sequence[str]) -> str:
-    """Aligned columns: the file on the left, numbers on the right, and an error column only
-    when a file could not be classified."""
-    headers = ["file", *columns]
-    rows = [
-        [
-            outcome.file,
-            *(_cell(column, (outcome.prediction or {}).get(column)) for column in columns),
-        ]
-        for outcome in outcomes
+def _csv_value(value: object) -> object:
+    """Booleans as ``true``/``false``, a missing value as an empty field."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "" if value is None else value
+
+
+def _table(outcomes: Sequence[Outcome]) -> str:
+    """Aligned columns, the file on the left and the values on the right, then a note column
+    (why a file is not a digit, or could not be classified) when some file has one."""
+    headers = ["file", *COLUMNS]
+    rows = [[outcome.file, *_cells(outcome.prediction or {})] for outcome in outcomes]
+    notes = [
+        outcome.error or str((outcome.prediction or {}).get(REASON) or "") for outcome in outcomes
     ]
-    errors = [outcome.error or "" for outcome in outcomes]
     widths = [max(len(row[index]) for row in [headers, *rows]) for index in range(len(headers))]
     lines = []
-    for row, error in zip([headers, *rows], ["error" if any(errors) else "", *errors], strict=True):
+    for row, note in zip([headers, *rows], ["note" if any(notes) else "", *notes], strict=True):
         cells = [row[0].ljust(widths[0])]
         cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
-        lines.append("  ".join([*cells, error]).rstrip())
+        lines.append("  ".join([*cells, note]).rstrip())
     return "\n".join(lines) + "\n"
 
 
-def _cell(column: str, value: object) -> str:
-    """Confidence as a percentage, other scores to three decimals, yes/no for a boolean."""
-    if value is None:
-        return MISSING
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if column == "confidence" and isinstance(value, float):
-        return f"{value:.1%}"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
+def _cells(prediction: dict[str, object]) -> list[str]:
+    """Confidence as a percentage, the score to three decimals, yes/no, ``-`` for nothing."""
+    cells = []
+    for column in COLUMNS:
+        value = prediction.get(column)
+        if value is None:
+            cells.append(MISSING)
+        elif isinstance(value, bool):
+            cells.append("yes" if value else "no")
+        elif column == "confidence":
+            cells.append(f"{value:.1%}")
+        elif isinstance(value, float):
+            cells.append(f"{value:.3f}")
+        else:
+            cells.append(str(value))
+    return cells

@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.inference.limits import ImageLimits
-from service.inference.preprocessing import image_to_array
+from service.inference.preprocessing import NO_INK_REASON, image_to_array
 from tests.support.images import drawn_seven, encode, mnist_like, png_bytes
 from tests.support.repositories import reference, two_versions
 
@@ -72,9 +72,9 @@ def test_one_file_prints_a_table(shipped_model_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     header, row = table_rows(result.stdout)
-    assert header == ["file", "digit", "confidence"]
+    assert header == ["file", "digit", "confidence", "is_digit", "digit_score"]
     assert row[:2] == ["docs/seven_28x28.png", "7"]
-    assert row[2].endswith("%")
+    assert row[2].endswith("%") and row[3] == "yes" and 0.0 <= float(row[4]) <= 1.0
     [summary] = result.stderr.splitlines()
     assert summary.startswith("mnist-mlp predict: 1 file classified by mnist_mlp version ")
 
@@ -92,9 +92,12 @@ def test_the_answers_are_the_services(folder: Path, shipped_client: TestClient) 
     served = shipped_client.post("/predict", files=files).json()
     assert offline["model"] == served["model"]
     for mine, theirs in zip(offline["predictions"], served["predictions"], strict=True):
-        assert mine["digit"] == theirs["digit"]
-        assert mine["probabilities"] == pytest.approx(theirs["probabilities"], abs=1e-6)
-        assert mine["confidence"] == pytest.approx(theirs["confidence"], abs=1e-6)
+        assert set(mine) == set(theirs)
+        for key in ("digit", "is_digit", "not_digit_reason"):
+            assert mine.get(key) == theirs.get(key), key
+        for key in ("confidence", "digit_score", "probabilities"):
+            assert mine[key] == pytest.approx(theirs[key], abs=1e-6), key
+        assert isinstance(mine["digit_score"], float) and isinstance(mine["is_digit"], bool)
 
 
 def test_a_bad_file_is_one_line_and_the_others_are_still_classified(folder: Path) -> None:
@@ -114,13 +117,13 @@ def test_a_bad_file_is_one_line_and_the_others_are_still_classified(folder: Path
     assert errors[3].startswith("mnist-mlp predict: 4 of 7 files classified by mnist_mlp")
     assert "Traceback" not in result.stderr
     header, *rows = table_rows(result.stdout)
-    assert header == ["file", "digit", "confidence", "error"]
+    assert header == ["file", "digit", "confidence", "is_digit", "digit_score", "note"]
     assert [row[0] for row in rows] == [
         str(folder / name)
         for name in ("a_seven.png", "b_scan.jpg", "broken.png", "c_mnist.bmp",
                      "more/d_digit.png", "text.png", "absent.png")
     ]  # fmt: skip
-    assert rows[2][1:4] == ["-", "-", "the"]
+    assert rows[2][1:6] == ["-", "-", "-", "-", "the"]
     assert rows[0][1] == "7"
 
 
@@ -130,10 +133,12 @@ def test_csv_has_a_row_per_file_with_every_probability(folder: Path) -> None:
     assert result.returncode == 1
     header, seven, missing = csv.reader(io.StringIO(result.stdout))
     assert header == [
-        "filename", "digit", "confidence", *(f"probability_{digit}" for digit in range(10)), "error"
+        "filename", "digit", "confidence", "is_digit", "digit_score", "not_digit_reason",
+        *(f"probability_{digit}" for digit in range(10)), "error",
     ]  # fmt: skip
-    assert seven[1] == "7" and seven[-1] == ""
-    probabilities = [float(value) for value in seven[3:13]]
+    assert seven[1] == "7" and seven[3] == "true" and seven[5] == "" and seven[-1] == ""
+    assert 0.0 <= float(seven[4]) <= 1.0
+    probabilities = [float(value) for value in seven[6:16]]
     assert sum(probabilities) == pytest.approx(1.0, abs=1e-5)
     assert float(seven[2]) == max(probabilities)
     assert missing[0] == str(folder / "nothing-here") and missing[-1] == "no such file or folder"
@@ -312,3 +317,31 @@ def test_the_command_is_required_and_listed() -> None:
         "mnist-mlp: error: the following arguments are required: COMMAND"
     ]
     assert listed.returncode == 0 and "predict" in listed.stdout
+
+
+def test_a_blank_image_is_not_a_digit_and_says_why(tmp_path: Path) -> None:
+    blank = tmp_path / "blank.png"
+    blank.write_bytes(png_bytes(np.full((120, 90), 255, dtype=np.uint8)))
+
+    table = run_predict(str(blank))
+    answer = json.loads(run_predict("--json", str(blank)).stdout)["predictions"][0]
+
+    assert table.returncode == 0, table.stderr
+    header, row = table_rows(table.stdout)
+    assert header[-1] == "note" and row[3] == "no"
+    assert " ".join(row[5:]) == NO_INK_REASON
+    assert answer["is_digit"] is False and answer["not_digit_reason"] == NO_INK_REASON
+
+
+def test_a_model_without_digit_score_answers_with_none(tmp_path: Path) -> None:
+    repository = two_versions(tmp_path)
+
+    table = run_predict("--model-repository", str(repository), str(SEVEN))
+    answer = json.loads(
+        run_predict("--json", "--model-repository", str(repository), str(SEVEN)).stdout
+    )
+
+    _, row = table_rows(table.stdout)
+    assert row[3:] == ["yes", "-"]
+    prediction = answer["predictions"][0]
+    assert prediction["is_digit"] is True and prediction["digit_score"] is None
