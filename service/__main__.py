@@ -40,12 +40,18 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def _settings(arguments: argparse.Namespace) -> Settings:
     """Flags win over the environment; they are exported so that worker processes see them too."""
     overrides = {name: value for name, value in vars(arguments).items() if value is not None}
+    if arguments.model_repository is not None and arguments.model_path is None:
+        # The folder asked for, even where MNIST_MODEL_PATH (which wins over it) is set.
+        overrides["model_path"] = None
     settings = read_settings(**overrides)
     if settings.workers > 1 and settings.grpc_enabled and settings.grpc_port == 0:
         # Each worker binds gRPC itself: port 0 would give each its own; they share one.
         overrides["grpc_port"] = _free_port(settings.host)
     for name, value in overrides.items():
-        os.environ[f"MNIST_{name.upper()}"] = str(value)
+        if value is None:
+            os.environ.pop(f"MNIST_{name.upper()}", None)
+        else:
+            os.environ[f"MNIST_{name.upper()}"] = str(value)
     return read_settings(**overrides)
 
 

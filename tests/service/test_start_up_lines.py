@@ -19,13 +19,20 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 def serve(model_path: Path, **settings: str) -> subprocess.CompletedProcess:
     """``python -m service`` with only these MNIST_* settings, until it exits by itself."""
+    return serve_command([], model_path, **settings)
+
+
+def serve_command(
+    arguments: list[str], model_path: Path, **settings: str
+) -> subprocess.CompletedProcess:
+    """``python -m service ARGUMENTS`` with only these MNIST_* settings."""
     environment = {
         name: value for name, value in os.environ.items() if not name.startswith("MNIST_")
     }
     environment.update({"MNIST_MODEL_PATH": str(model_path), "MNIST_HOST": "127.0.0.1"})
     environment.update({f"MNIST_{name.upper()}": value for name, value in settings.items()})
     return subprocess.run(
-        [sys.executable, "-m", "service"],
+        [sys.executable, "-m", "service", *arguments],
         cwd=PROJECT_ROOT,
         env=environment,
         capture_output=True,
@@ -106,3 +113,19 @@ def test_a_bad_setting_is_one_line_naming_it(
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.splitlines()
     assert line.startswith(f"mnist-mlp-serve: invalid setting: {expected}"), line
+
+
+def test_the_repository_flag_wins_over_a_model_path_in_the_environment(tmp_path: Path) -> None:
+    """The empty folder named by the flag is what the service reads (and refuses), not the
+    loadable MNIST_MODEL_PATH of the environment (the busy port would stop that one)."""
+    (tmp_path / "model").mkdir()
+    listener, taken = bound_listener()
+    with listener:
+        listener.listen()
+        result = serve_command(
+            ["--model-repository", str(tmp_path)],
+            model_path=write_model(tmp_path / "model"),
+            port=str(taken),
+        )
+
+    assert_one_line(result, 1, f"model repository {tmp_path}: no *.onnx model in it")
