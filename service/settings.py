@@ -188,8 +188,9 @@ def read_settings(**overrides: object) -> Settings:
         # before any validation.
         found = UNPARSABLE_FIELD.search(str(error))
         name = f"{ENVIRONMENT_PREFIX}{found.group(1).upper()}" if found else "a setting"
+        # Worded as h20a's check of the same error (tests/service/test_safe_defaults.py).
         raise InvalidSettings(
-            f'{name}: not valid JSON; write a list as JSON, e.g. {name}=\'["one", "two"]\''
+            f'{name} is not valid JSON; give a list as JSON, such as ["a", "b"]'
         ) from None
 
 

@@ -205,7 +205,7 @@ def test_a_model_that_cannot_load_is_one_line(tmp_path: Path) -> None:
         (["--max-batch-size", "0"], {},
          "mnist-mlp predict: invalid setting: MNIST_MAX_BATCH_SIZE: Input should be greater"),
         ([], {"MNIST_API_KEYS": "not json"},
-         "mnist-mlp predict: invalid setting: MNIST_API_KEYS: not valid JSON"),
+         "mnist-mlp predict: invalid setting: MNIST_API_KEYS is not valid JSON"),
         (["--max-batch-size", "many"], {},
          "mnist-mlp predict: error: argument --max-batch-size: invalid int value: 'many'"),
         (["--json", "--csv"], {},
