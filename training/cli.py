@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -24,7 +25,9 @@ if TYPE_CHECKING:
     from training.pipeline import Summary
 
 PROGRAM = "mnist-mlp-train"
-DEFAULT_OUTPUT_DIR = "models"
+# Each run gets a new folder here (git-ignored): a quick run never replaces the shipped model.
+RUNS_DIR = "runs"
+SHIPPED_DIR = "models"
 DEFAULT_WORK_DIR = "work"
 DEFAULT_EPOCHS = 20
 DEFAULT_ROBUST_EPOCHS = 160
@@ -34,6 +37,15 @@ DEFAULT_BATCH_SIZE = 128
 DEFAULT_SEED = 42
 USAGE_ERROR = 2
 RUN_ERROR = 1
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every default in ``--help``, except ``None``: those options say what unset means."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -64,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROGRAM,
         description="Train the notebook's three Keras MLPs on MNIST, report them, and export the "
         "best (on validation) to ONNX with its model cards.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     _add_location_arguments(parser)
     _add_training_arguments(parser)
@@ -83,8 +95,10 @@ def _add_location_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output-dir",
         type=Path,
-        default=Path(DEFAULT_OUTPUT_DIR),
-        help="where the ONNX model, cards and plots go",
+        default=None,
+        help=f"where the ONNX model, its cards and plots go: a model repository that "
+        f"MNIST_MODEL_REPOSITORY can serve (default: a new folder {RUNS_DIR}/<UTC date-time>; "
+        f"--output-dir {SHIPPED_DIR} replaces the shipped model)",
     )
     parser.add_argument(
         "--work-dir",
@@ -177,11 +191,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(arguments)
 
 
+def fresh_run_dir(runs_dir: Path, now: datetime | None = None) -> Path:
+    """``runs/20261206-053012``: a folder no earlier run wrote (``-2``, ``-3``... on a clash)."""
+    stamp = f"{(now or datetime.now(UTC)):%Y%m%d-%H%M%S}"
+    candidate, attempt = runs_dir / stamp, 1
+    while candidate.exists():
+        attempt += 1
+        candidate = runs_dir / f"{stamp}-{attempt}"
+    return candidate
+
+
+def _announce_output(output_dir: Path, model_file: str) -> None:
+    """Say where the run writes, and loudly when it replaces a model already there."""
+    existing = output_dir / model_file
+    if existing.exists():
+        print(f"This run replaces {existing} and its cards when it ends.")
+    else:
+        print(f"This run writes its model into {output_dir}/ when it ends.")
+
+
 def _run(arguments: argparse.Namespace) -> int:
     """Load, train or reload, export and report; errors become one line on stderr."""
+    output_dir = arguments.output_dir or fresh_run_dir(Path(RUNS_DIR))
     try:
         mnist = load_mnist(arguments.data_dir)
-        from training.pipeline import Request, Settings, run
+        from training.pipeline import MODEL_STEM, Request, Settings, run
+
+        _announce_output(output_dir, f"{MODEL_STEM}.onnx")
 
         request = Request(
             model_names=tuple(dict.fromkeys(arguments.models)),
@@ -198,7 +234,7 @@ def _run(arguments: argparse.Namespace) -> int:
                 loss=arguments.loss,
                 init_reading=arguments.init_reading,
             ),
-            output_dir=arguments.output_dir,
+            output_dir=output_dir,
             work_dir=arguments.work_dir,
             export_only=arguments.export_only,
         )
@@ -207,6 +243,7 @@ def _run(arguments: argparse.Namespace) -> int:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return RUN_ERROR
     print_summary(summary)
+    print_next_steps(output_dir)
     return 0
 
 
@@ -224,3 +261,11 @@ def print_summary(summary: Summary) -> None:
     )
     for path in summary.written:
         print(f"wrote {path}")
+
+
+def print_next_steps(output_dir: Path) -> None:
+    """How to use what the run wrote: serve it, classify files with it."""
+    print(
+        f"\nServe this model: MNIST_MODEL_REPOSITORY={output_dir} mnist-mlp-serve\n"
+        f"Classify images with it: mnist-mlp predict --model-repository {output_dir} FILE..."
+    )

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -126,11 +127,16 @@ def progress_verbosity() -> int:
 
 
 def train(
-    architecture: Architecture, splits: Splits, settings: Settings, keep_best_epoch: bool = True
+    architecture: Architecture,
+    splits: Splits,
+    settings: Settings,
+    keep_best_epoch: bool = True,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> Trained:
     """Seed, build and fit as the notebook does, validating on the held-out training images.
 
-    With ``keep_best_epoch`` off the model keeps its last epoch, as the notebook's did.
+    With ``keep_best_epoch`` off the model keeps its last epoch, as the notebook's did;
+    ``callbacks`` watch the fit (the run's progress line).
     """
     keras.utils.set_random_seed(settings.seed)
     model = build_model(architecture, loss=settings.loss)
@@ -144,7 +150,7 @@ def train(
         epochs=settings.epochs,
         validation_data=(splits.validation.inputs, splits.validation.targets),
         verbose=progress_verbosity(),
-        callbacks=[keep_best] if keep_best_epoch else [],
+        callbacks=[*([keep_best] if keep_best_epoch else []), *callbacks],
     )
     train_seconds = time.perf_counter() - started
     return Trained(

@@ -18,6 +18,7 @@ from training.data import Mnist
 from training.export import export_and_check
 from training.fit import NOTEBOOK_RECIPE, ROBUST_RECIPE, Candidate, Settings, Trained
 from training.plots import write_plots, write_test_figures
+from training.progress import PlannedModel, RunProgress
 from training.readme import render_readme
 from training.report import comparison_table, observations, terminal_table
 from training.robustness import transformed_inputs
@@ -93,18 +94,35 @@ def select_winner(candidates: list[Candidate], robustness: Robustness | None = N
 
 
 def _train_all(request: Request, splits: Splits, robust_set: tuple | None) -> list[Trained]:
-    """The notebook's models with its settings, then (robust run) the robust recipe's."""
+    """The notebook's models with its settings, then (robust run) the robust recipe's, with one
+    progress line per epoch over the whole run."""
     settings = request.settings
+    notebook = _architectures(request.model_names, settings)
+    robust_recipe = _architectures(settings.robust_models, settings)
+    progress = RunProgress(
+        [PlannedModel(architecture.name, settings.epochs) for architecture in notebook]
+        + [PlannedModel(_robust_label(a), settings.robust_epochs) for a in robust_recipe]
+    )
     trained = [
-        _train_and_save(architecture, splits, settings, request.work_dir)
-        for architecture in _architectures(request.model_names, settings)
+        _train_and_save(architecture, splits, settings, request.work_dir, progress)
+        for architecture in notebook
     ]
-    for architecture in _architectures(settings.robust_models, settings):
+    for architecture in robust_recipe:
         _announce(architecture, settings.robust_epochs, splits, "robust recipe, ")
-        model = robust.train_robust(architecture, splits, settings, robust_set=robust_set)
+        model = robust.train_robust(
+            architecture,
+            splits,
+            settings,
+            robust_set=robust_set,
+            callbacks=[progress.callback(_robust_label(architecture))],
+        )
         fit.save(model, settings, request.work_dir)
         trained.append(model)
     return trained
+
+
+def _robust_label(architecture: Architecture) -> str:
+    return f"{architecture.name}-{ROBUST_RECIPE}"
 
 
 def _architectures(names: tuple[str, ...], settings: Settings) -> list[Architecture]:
@@ -121,11 +139,17 @@ def _announce(architecture: Architecture, epochs: int, splits: Splits, recipe: s
 
 
 def _train_and_save(
-    architecture: Architecture, splits: Splits, settings: Settings, work_dir: Path
+    architecture: Architecture,
+    splits: Splits,
+    settings: Settings,
+    work_dir: Path,
+    progress: RunProgress,
 ) -> Trained:
     """Train one model and keep it in the work dir, so a later export can run alone."""
     _announce(architecture, settings.epochs, splits)
-    trained = fit.train(architecture, splits, settings)
+    trained = fit.train(
+        architecture, splits, settings, callbacks=[progress.callback(architecture.name)]
+    )
     fit.save(trained, settings, work_dir)
     return trained
 

@@ -12,6 +12,7 @@ validation images, never test images, through the service's preprocessing).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 
 import keras
@@ -155,8 +156,11 @@ def train_robust(
     settings: Settings,
     strength: Strength | None = None,
     robust_set: tuple[np.ndarray, np.ndarray] | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> Trained:
-    """Seed, build and fit one architecture on augmented batches; keep its best-scoring epoch."""
+    """Seed, build and fit one architecture on augmented batches; keep its best-scoring epoch.
+
+    ``callbacks`` watch the fit (the run's progress line)."""
     strength = strength or Strength()
     robust_inputs, robust_labels = robust_set or robust_validation(splits)
     keras.utils.set_random_seed(settings.seed)
@@ -186,7 +190,7 @@ def train_robust(
         verbose=progress_verbosity(),
         # The swap comes first: validation, robustness validation and the kept weights are then
         # all the averaged ones (Keras finalises the average before ``on_train_end``).
-        callbacks=[keras.callbacks.SwapEMAWeights(swap_on_epoch=True), keep_best],
+        callbacks=[keras.callbacks.SwapEMAWeights(swap_on_epoch=True), keep_best, *callbacks],
         shuffle=False,
     )
     return Trained(

@@ -147,7 +147,7 @@ def test_an_unreadable_key_file_stops_the_service_in_one_line(tmp_path: Path) ->
     result = run_service(environment={"MNIST_API_KEYS_FILE": str(missing)})
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
-    assert f"api_keys_file {missing}: No such file or directory" in line
+    assert f"MNIST_API_KEYS_FILE {missing}: No such file or directory" in line
 
 
 @pytest.mark.parametrize("keys", [[], [""], ["with space"]], ids=["none", "empty", "space"])

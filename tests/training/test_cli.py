@@ -14,18 +14,21 @@ from tests.training.idx_writer import IDX_NAMES, write_tiny_mnist
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_cli(*arguments: str, mnist_dir: str | None = None) -> subprocess.CompletedProcess[str]:
-    """``python -m training`` in a fresh interpreter, as a user would run it."""
+def run_cli(
+    *arguments: str, mnist_dir: str | None = None, cwd: Path = PROJECT_ROOT, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``python -m training`` in a fresh interpreter, as a user would run it (from ``cwd``)."""
     environment = {key: value for key, value in os.environ.items() if key != "MNIST_DIR"}
+    environment["PYTHONPATH"] = str(PROJECT_ROOT)
     if mnist_dir is not None:
         environment["MNIST_DIR"] = mnist_dir
     return subprocess.run(
         [sys.executable, "-m", "training", *arguments],
-        cwd=PROJECT_ROOT,
+        cwd=cwd,
         env=environment,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
 
 
@@ -91,7 +94,7 @@ def test_help_shows_the_defaults() -> None:
     result = run_cli("--help")
 
     assert result.returncode == 0
-    for default in ("(default: 20)", "(default: 128)", "(default: models)", "(default: work)",
+    for default in ("(default: 20)", "(default: 128)", "(default: work)",
                     "(default: 42)", "(default: ['model_1', 'model_2', 'model_3'])",
                     "(default: notebook)", "(default: keras3)", "(default: narrow-first)",
                     "at least 100"):  # fmt: skip
