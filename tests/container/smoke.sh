@@ -38,6 +38,7 @@ CONTAINER_ID=""
 GRPC_PORT=""
 BASE_SOURCE=""
 BUILD_SECONDS=""
+BUILDER=""
 READY_SECONDS=""
 
 log() { printf '[smoke %6ss] %s\n' "$(seconds_since "$SCRIPT_START")" "$*"; }
@@ -244,7 +245,12 @@ build_image() {
         die "docker build failed"
     fi
     BUILD_SECONDS=$(seconds_since "$start")
-    log "built in ${BUILD_SECONDS}s"
+    if grep -q "legacy builder is deprecated" "$WORK_DIR/build.log"; then
+        BUILDER="the legacy builder (no buildx plugin)"
+    else
+        BUILDER="BuildKit"
+    fi
+    log "built in ${BUILD_SECONDS}s with $BUILDER"
 }
 
 container_running() {
@@ -335,14 +341,16 @@ check_clean_stop() {
 }
 
 report() {
-    local size_bytes
+    local size_bytes verdict
     size_bytes=$(docker_cli image inspect --format '{{.Size}}' "$IMAGE_TAG")
+    verdict=$(helper image-size "$REPO_ROOT/README.md" "$size_bytes") || die "the README's image size is stale"
+    log "$verdict"
     cat <<EOF
 
 Container smoke test passed
   image size     $(awk -v b="$size_bytes" 'BEGIN { printf "%.0f MB (%.0f MiB)", b / 1e6, b / 1048576 }')  $IMAGE_TAG
   time to ready  ${READY_SECONDS} s (docker run -> GET /v2/health/ready 200, $WORKERS workers)
-  image build    ${BUILD_SECONDS} s (base image from: $BASE_SOURCE)
+  image build    ${BUILD_SECONDS} s with $BUILDER (base image from: $BASE_SOURCE)
   total          $(seconds_since "$SCRIPT_START") s
 EOF
 }
