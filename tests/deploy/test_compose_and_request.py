@@ -88,3 +88,15 @@ def test_the_kserve_example_request_is_the_sample_seven(shipped_client) -> None:
     assert answer.status_code == 200, answer.text
     probabilities = next(o for o in answer.json()["outputs"] if o["name"] == "probabilities")
     assert int(np.argmax(probabilities["data"])) == 7
+
+
+def test_the_readmes_cluster_steps_name_what_the_manifests_use() -> None:
+    """kind/minikube load the image the base pulls, and every `kubectl apply -k` path exists."""
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"kind load docker-image {IMAGE}" in readme
+    assert f"minikube image load {IMAGE}" in readme
+    applied = re.findall(r"kubectl apply -k (\S+)", readme)
+    assert {"deploy/kubernetes/base", "deploy/kserve"} <= set(applied)
+    for path in applied:
+        assert (PROJECT_ROOT / path / "kustomization.yaml").is_file(), path
+    assert "kustomize edit" not in readme, "the kustomize binary is not part of kubectl"
