@@ -16,13 +16,13 @@ from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import sync_playwright
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, draw  # noqa: E402
 
 OUTPUT = PROJECT_ROOT / "docs" / "screenshot.png"
 VIEWPORT = {"width": 1000, "height": 680}
@@ -58,16 +58,6 @@ def start_service(port: int) -> subprocess.Popen:
             time.sleep(0.2)
     server.terminate()
     raise SystemExit(f"the service was not ready after {READY_TIMEOUT:.0f} s")
-
-
-def draw(page: Page, stroke: list[tuple[float, float]]) -> None:
-    box = page.locator("#pad").bounding_box()
-    points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
-    page.mouse.move(*points[0])
-    page.mouse.down()
-    for point in points[1:]:
-        page.mouse.move(*point, steps=8)
-    page.mouse.up()
 
 
 def take(url: str, output: Path) -> str:
