@@ -10,11 +10,14 @@ import tomllib
 import venv
 import zipfile
 from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 
 import httpx
 import pytest
 from packaging.licenses import canonicalize_license_expression
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.support.ports import free_port
 
@@ -142,3 +145,42 @@ for triton, url in ((triton_http, "127.0.0.1:{port}"), (triton_grpc, "127.0.0.1:
     result = triton.InferenceServerClient(url).infer("mnist_mlp", [image])
     print(result.as_numpy("probabilities").argmax())
 """
+
+
+def locked_versions(name: str) -> dict[str, str]:
+    """The pins of requirements/<name>, for this interpreter and platform (markers evaluated)."""
+    pins = {}
+    lines = (PROJECT_ROOT / "requirements" / name).read_text(encoding="utf-8").splitlines()
+    for line in lines:
+        if line and not line[0].isspace() and not line.startswith(("#", "-")):
+            requirement = Requirement(line.rstrip(" \\"))
+            if requirement.marker is None or requirement.marker.evaluate():
+                [pin] = requirement.specifier
+                pins[canonicalize_name(requirement.name)] = pin.version
+    return pins
+
+
+def declared_requirements() -> list[Requirement]:
+    """Every requirement of pyproject.toml, the base and each extra, but the project itself."""
+    project = PYPROJECT["project"]
+    declared = [*project["dependencies"], *chain(*project["optional-dependencies"].values())]
+    requirements = [Requirement(line) for line in declared]
+    return [requirement for requirement in requirements if requirement.name != project["name"]]
+
+
+def test_the_lock_pins_every_requirement_inside_its_range() -> None:
+    """A range changed in pyproject.toml without `bash requirements/lock.sh` fails here."""
+    locked = locked_versions("all.txt")
+    for requirement in declared_requirements():
+        version = locked.get(canonicalize_name(requirement.name))
+        assert version is not None, f"{requirement.name} is not in requirements/all.txt"
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"requirements/all.txt pins {requirement.name}=={version}, outside {requirement}: "
+            "run bash requirements/lock.sh"
+        )
+
+
+@pytest.mark.parametrize("name", ["serve.txt", "train.txt"])
+def test_the_image_locks_pin_what_the_full_lock_pins(name: str) -> None:
+    locked, full = locked_versions(name), locked_versions("all.txt")
+    assert locked and {package: full.get(package) for package in locked} == locked
