@@ -26,9 +26,6 @@ PYPROJECT = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="
 LOCK = PROJECT_ROOT / "requirements" / "all.txt"
 # What a source build reads; the model repository is served from the checkout.
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "service", "training")
-# The client line an older README gave, installed after the service on its own: it must not
-# move a pin the service needs (it once downgraded protobuf under grpcio-health-checking).
-CLIENT_TOOLS = ("httpx", "tritonclient[http,grpc]", "pillow")
 
 
 def test_the_licence_is_an_spdx_expression_with_its_text_beside_it() -> None:
@@ -78,14 +75,16 @@ def test_the_wheel_builds_without_warnings_and_declares_its_licence(tmp_path: Pa
 
 @pytest.fixture(scope="module")
 def client_and_service_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A fresh virtualenv with its own pip: the service from the lock, then the client tools."""
+    """A fresh virtualenv with its own pip: the service from the lock as the quick start installs
+    it, then the client extra on top without the lock, as its ranges allow (a client line
+    installed after the service once downgraded protobuf under grpcio-health-checking)."""
     root = tmp_path_factory.mktemp("client-venv")
     sources = copy_sources(root / "sources")
     venv.create(root / "venv", with_pip=True)
     python = root / "venv" / "bin" / "python"
     pip = [str(python), "-m", "pip", "install", "--quiet"]
     run([*pip, "--constraint", str(LOCK), str(sources)])
-    run([*pip, *CLIENT_TOOLS])
+    run([*pip, f"{sources}[client]"])
     yield python
 
 
@@ -97,7 +96,7 @@ def run(command: list[str]) -> str:
 
 
 @pytest.mark.slow
-def test_the_client_tools_install_beside_the_service_and_it_still_serves(
+def test_the_client_extra_installs_beside_the_service_and_it_still_serves(
     client_and_service_venv: Path,
 ) -> None:
     python = client_and_service_venv
