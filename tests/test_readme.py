@@ -71,10 +71,12 @@ def test_every_figure_in_the_performance_summary_is_in_a_result_file() -> None:
     assert not missing, f"the README's performance figures {missing} are in no result file"
 
 
-def test_every_relative_link_and_image_exists() -> None:
-    targets = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", README)
+@pytest.mark.parametrize("document", ["README.md", "docs/operations.md", "docs/performance.md"])
+def test_every_relative_link_and_image_exists(document: str) -> None:
+    path = PROJECT_ROOT / document
+    targets = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8"))
     assert targets
-    missing = [target for target in targets if not (PROJECT_ROOT / target).exists()]
+    missing = [target for target in targets if not (path.parent / target).exists()]
     assert not missing, missing
 
 
@@ -158,12 +160,13 @@ def test_the_28x28_sample_is_the_seven_as_predict_prepares_it() -> None:
 
 
 def test_the_docker_base_recipe_is_the_smoke_tests() -> None:
-    """The README's registry-free base is the one CI builds on, and leaves no tree behind."""
+    """The documented registry-free base is the one CI builds on, and leaves no tree behind."""
     smoke = (PROJECT_ROOT / "tests" / "container" / "smoke.sh").read_text(encoding="utf-8")
+    recipe = (PROJECT_ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
     packages = re.search(r"BASE_PACKAGES=(\S+)", smoke)[1]
     suite = re.search(r"SUITE=(\S+)", smoke)[1]
-    assert f"debootstrap --variant=minbase --include={packages} {suite} " in README
-    assert "rootfs=$(mktemp -d)" in README and 'rm -rf "$rootfs"' in README
+    assert f"debootstrap --variant=minbase --include={packages} {suite} " in recipe
+    assert "rootfs=$(mktemp -d)" in recipe and 'rm -rf "$rootfs"' in recipe
     assert "ARG PYTHON_IMAGE=" in (PROJECT_ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert "--build-arg PYTHON_IMAGE=" in README
 
