@@ -206,7 +206,7 @@ def measure(model: Path, workdir: Path, data, arguments) -> list:
     """Start the service (as shipped, or with the threads asked for) and send every mode."""
     threads = arguments.intra_op_threads
     card = model.with_suffix(".json")
-    classifier = Classifier.load(model, card, 1 if threads is None else threads)
+    classifier = Classifier.from_files(model, card, 1 if threads is None else threads)
     variables = {} if threads is None else {"MNIST_INTRA_OP_THREADS": str(threads)}
     rows = []
     grpc_port = free_port()

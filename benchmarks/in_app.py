@@ -25,7 +25,7 @@ from benchmarks.data import one_digit_infer_request, one_digit_request
 from benchmarks.report import conditions, print_table, ratio
 from benchmarks.run import parser_for, workspace
 from benchmarks.variants import VARIANTS, Variant, patched
-from service.rest.app import create_app
+from service.rest.app import create_rest_app
 from service.rest.server import configure_logging
 from service.settings import Settings
 
@@ -34,10 +34,9 @@ ROUTES = {
     "infer": ("/v2/models/mnist_mlp/infer", one_digit_infer_request),
 }
 IN_APP_LEVERS = (
-    "access log unbatched",
+    "access log written on the event loop",
     "no metrics",
     "streaming multipart",
-    "hot routes through FastAPI",
     "decode in thread pool",
     "onnxruntime defaults",
 )
@@ -76,12 +75,12 @@ def _subjects(model: Path, levers: tuple[str, ...] = IN_APP_LEVERS) -> list[Subj
     subjects = [
         Subject("floor", create_floor(), Variant()),
         Subject("reference", create_reference(), Variant()),
-        Subject("shipped", create_app(shipped), Variant()),
-        Subject("access log off", create_app(quiet), Variant()),
+        Subject("shipped", create_rest_app(shipped), Variant()),
+        Subject("access log off", create_rest_app(quiet), Variant()),
     ]
     for name in levers:
         variant = VARIANTS[name]
-        app = create_app(shipped)
+        app = create_rest_app(shipped)
         if variant.change_app is not None:
             variant.change_app(app)
         subjects.append(Subject(name, app, variant))

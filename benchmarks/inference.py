@@ -42,7 +42,7 @@ def _parse(argv: list[str] | None):
 
 def session_rows(model: Path, images: np.ndarray, batch_sizes: list[int], budget: float) -> list:
     """images/s with the service's session and with onnxruntime's default options."""
-    service = Classifier.load(model, model.with_suffix(".json")).session
+    service = Classifier.from_files(model, model.with_suffix(".json")).session
     default = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     rows = []
     for batch in batch_sizes:
@@ -83,7 +83,7 @@ class OneImage:
         png = png_bytes(pixels)
         body, content_type = multipart_body("file", [png])
         return cls(
-            classifier=Classifier.load(model, model.with_suffix(".json")),
+            classifier=Classifier.from_files(model, model.with_suffix(".json")),
             limits=ImageLimits(settings.max_image_pixels, settings.max_image_side),
             png=png,
             body=body,
@@ -94,7 +94,8 @@ class OneImage:
     def answer(self, probabilities: np.ndarray) -> dict:
         """The response body as the route builds it."""
         card = self.classifier.card
-        predictions = _predictions(self.classifier, probabilities, self.uploads)
+        digits = self.classifier.digits(probabilities)
+        predictions = _predictions(digits, probabilities, self.uploads)
         return {"model": {"name": card.name, "version": card.version}, "predictions": predictions}
 
 

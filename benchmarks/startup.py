@@ -33,7 +33,7 @@ import sys, time
 from pathlib import Path
 from service.inference.classifier import Classifier
 started = time.perf_counter()
-Classifier.load(Path(sys.argv[1]), Path(sys.argv[1]).with_suffix(".json"))
+Classifier.from_files(Path(sys.argv[1]), Path(sys.argv[1]).with_suffix(".json"))
 print(time.perf_counter() - started)
 """
 

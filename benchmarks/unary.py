@@ -198,7 +198,7 @@ def measure_rows(bench: Bench, model: Path, concurrency: list[int]) -> tuple[lis
     """One row per call kind and concurrency, with the ratios to REST binary and to the floor."""
     name = orjson.loads(model.with_suffix(".json").read_bytes())["name"]
     image = mnist_test_set(1)[0]
-    classifier = Classifier.load(model, model.with_suffix(".json"), 1)
+    classifier = Classifier.from_files(model, model.with_suffix(".json"), 1)
     floor = in_process_calls_per_second(classifier, image, bench.seconds)
     grpc_call, rest_binary, rest_json = targets(name, bench.server.port, bench.grpc_port, image)
     for target in (grpc_call, rest_binary, rest_json):

@@ -22,10 +22,9 @@ import service.app as served_app_module
 from service.inference import classifier as classifier_module
 from service.inference import dataplane as dataplane_module
 from service.inference.metrics import Metrics
-from service.logs import BatchingStreamHandler
+from service.logs import AccessLogHandler
 from service.rest import multipart as multipart_module
-from service.rest import protocol as protocol_module
-from service.rest.raw import HotRoutes
+from service.rest import uvicorn_hooks as protocol_module
 
 Patch = tuple[object, str, object]
 
@@ -55,9 +54,9 @@ def _write_at_once(self, data: bytes) -> None:
     self._transport.write(data)
 
 
-def _through_fastapi(self: HotRoutes, scope, receive, send):
-    """Every request through FastAPI's middleware and router, to the same raw route handlers."""
-    return self.app(scope, receive, send)
+def _write_now(self: AccessLogHandler, record: logging.LogRecord) -> None:
+    """The record formatted and written by the request, as a plain StreamHandler does."""
+    self.writer.handle(record)
 
 
 VARIANTS: dict[str, Variant] = {
@@ -71,11 +70,10 @@ VARIANTS: dict[str, Variant] = {
             (Metrics, "observe_inference", lambda self, model, version, digits: None),
         )
     ),
-    "decode in thread pool": Variant(patches=((dataplane_module, "INLINE_DECODE_BYTES", -1),)),
+    "decode in thread pool": Variant(patches=((dataplane_module, "SMALL_BODY_BYTES", -1),)),
     "onnxruntime defaults": Variant(
         patches=((classifier_module, "_open_session", _open_default_session),)
     ),
-    "hot routes through FastAPI": Variant(patches=((HotRoutes, "__call__", _through_fastapi),)),
     "streaming multipart": Variant(
         patches=((multipart_module, "_split_simple", lambda body, boundary: None),)
     ),
@@ -85,8 +83,8 @@ VARIANTS: dict[str, Variant] = {
     "head and body written apart": Variant(
         patches=((protocol_module.HeadWithBody, "write", _write_at_once),)
     ),
-    "access log unbatched": Variant(
-        patches=((BatchingStreamHandler, "handle", logging.StreamHandler.handle),)
+    "access log written on the event loop": Variant(
+        patches=((AccessLogHandler, "emit", _write_now),)
     ),
 }
 

@@ -7,8 +7,7 @@ transports; ``MNIST_GRPC_ENABLED=false`` leaves REST alone.
 from service.grpc.server import serve_grpc
 from service.heap import startup_heap_frozen
 from service.inference.repository import ModelRepository
-from service.rest.app import App
-from service.rest.app import create_app as create_rest_app
+from service.rest.app import App, create_rest_app
 from service.settings import Settings
 
 

@@ -14,13 +14,12 @@ async def startup_heap_frozen(dataplane: object) -> AsyncIterator[None]:
     garbage collection (``gc.freeze``), and the youngest generation is collected every 5,000
     allocations rather than 700; both are undone when the app stops.
 
-    The imports, routes, schemas and models are ~86,000 tracked objects, and a full collection
-    walked all of them: 39 ms each time. Under load, request objects in flight reach the oldest
-    generation often enough to set one off several times a second, which cost ~25 µs of CPU a
-    request and was the p99 (V2 infer at 64 connections: 94 against 70 µs of CPU a request,
-    p99 43.5 against 6.2 ms; ``python -m benchmarks.levers --route infer``, "garbage collector
-    as CPython's"). Nothing is kept that would have been freed: requests' own cyclic garbage is
-    young, and still collected.
+    The imports, routes, schemas and models are tens of thousands of tracked objects, and a full
+    collection walks all of them. Under load, request objects in flight reach the oldest
+    generation often enough to set one off several times a second, which set the p99
+    (``python -m benchmarks.levers --route infer``, "garbage collector as CPython's"). Nothing
+    is kept that would have been freed: requests' own cyclic garbage is young, and still
+    collected.
     """
     previous = gc.get_threshold()
     gc.freeze()

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.inference.cpus import available_cpus
+from service.inference.model_card import card_beside
 
 SHIPPED_REPOSITORY = Path("models")
 
@@ -159,4 +160,4 @@ class Settings(BaseSettings):
         """The card of ``model_path``, defaulting to it with ``.json``; None without one."""
         if self.model_path is None:
             return None
-        return self.card_path or self.model_path.with_suffix(".json")
+        return self.card_path or card_beside(self.model_path)

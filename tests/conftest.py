@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.rest.app import create_app
+from service.app import create_app
 from service.settings import DEFAULT_MODEL_PATH, Settings
 from tests.support.models import write_model
 from tests.support.repositories import client_for, two_versions
@@ -23,12 +23,13 @@ def tiny_model_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tiny_settings(tiny_model_path: Path) -> Settings:
-    return Settings(model_path=tiny_model_path, access_log=False)
+    """The tiny model, gRPC on a port the OS picks, no access log."""
+    return Settings(model_path=tiny_model_path, access_log=False, grpc_port=0)
 
 
 @pytest.fixture
 def tiny_client(tiny_settings: Settings) -> Iterator[TestClient]:
-    """The real app on the tiny model, lifespan entered."""
+    """The served app (REST, with gRPC in its lifespan) on the tiny model, lifespan entered."""
     with TestClient(create_app(tiny_settings)) as client:
         yield client
 
@@ -42,9 +43,9 @@ def shipped_model_path() -> Path:
 
 @pytest.fixture(scope="session")
 def shipped_client(shipped_model_path: Path) -> Iterator[TestClient]:
-    """The real app on the shipped repository (every shipped version; the default one unless a
+    """The served app on the shipped repository (every shipped version; the default one unless a
     request names another), shared by the tests that only read from it."""
-    with TestClient(create_app(Settings(access_log=False))) as client:
+    with TestClient(create_app(Settings(access_log=False, grpc_port=0))) as client:
         yield client
 
 

@@ -44,15 +44,16 @@ def assess(
     candidates: list[Candidate],
     splits: Splits,
     robust_set: tuple[np.ndarray, np.ndarray] | None = None,
-    suite_images: int | None = None,
+    test_inputs: dict[str, np.ndarray] | None = None,
 ) -> Robustness:
     """Validation scores (clean, robust, selection) and the test suite, for every candidate.
 
-    ``suite_images`` keeps the suite to the first N test images (quick runs); None: all.
+    ``test_inputs`` are the suite's model inputs (``transformed_inputs`` of the first N test
+    images, N < 10,000 in quick runs); None: all test images.
     """
     robust_inputs, robust_labels = robust_set or robust_validation(splits)
-    test_labels = splits.test.labels[:suite_images]
-    test_inputs = transformed_inputs(splits.test_images[:suite_images])
+    test_inputs = test_inputs or transformed_inputs(splits.test_images)
+    test_labels = splits.test.labels[: len(next(iter(test_inputs.values())))]
     validation, test = {}, {}
     for candidate in candidates:
         probabilities = candidate.trained.model.predict(

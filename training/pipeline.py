@@ -12,6 +12,7 @@ from pathlib import Path
 from training import fit, robust
 from training.architectures import Architecture, get_architecture, with_reading
 from training.assessment import Robustness, assess
+from training.calibrate import finish, write
 from training.card import RunFacts, machine_card, plot_links, write_atomically
 from training.data import Mnist
 from training.export import export_and_check
@@ -19,11 +20,11 @@ from training.fit import NOTEBOOK_RECIPE, ROBUST_RECIPE, Candidate, Settings, Tr
 from training.plots import write_plots, write_test_figures
 from training.readme import render_readme
 from training.report import comparison_table, observations, terminal_table
+from training.robustness import transformed_inputs
 from training.splits import Splits, prepare_splits
 from training.text import count
 
-ONNX_FILE = "mnist_mlp.onnx"
-CARD_FILE = "mnist_mlp.json"
+MODEL_STEM = "mnist_mlp"
 README_FILE = "README.md"
 PLOTS_DIR = "plots"
 STUDY_FILE = "notebook_study.json"
@@ -63,7 +64,8 @@ def run(request: Request, mnist: Mnist) -> Summary:
     if not request.export_only:
         trained_models = _train_all(request, splits, robust_set)
     candidates = [fit.evaluate(trained, splits) for trained in trained_models]
-    robustness = assess(candidates, splits, robust_set, settings.limit) if is_robust else None
+    suite = transformed_inputs(splits.test_images[: settings.limit]) if is_robust else None
+    robustness = assess(candidates, splits, robust_set, suite) if is_robust else None
     winner = select_winner(candidates, robustness)
     exported = export_and_check(winner.trained.model, splits.test_images, winner.test_probabilities)
     facts = RunFacts(
@@ -75,7 +77,7 @@ def run(request: Request, mnist: Mnist) -> Summary:
         test_images=splits.test_images,
         test_labels=splits.test.labels,
     )
-    return _write_outputs(candidates, winner, facts, request.output_dir)
+    return _write_outputs(candidates, winner, facts, request.output_dir, (splits, suite))
 
 
 def select_winner(candidates: list[Candidate], robustness: Robustness | None = None) -> Candidate:
@@ -148,9 +150,13 @@ def _load_all(request: Request) -> tuple[list[Trained], Settings]:
 
 
 def _write_outputs(
-    candidates: list[Candidate], winner: Candidate, facts: RunFacts, output_dir: Path
-) -> Summary:
-    """Plots, ONNX model, JSON card and README, in that order."""
+    candidates: list[Candidate], winner: Candidate, facts: RunFacts, output_dir: Path,
+    evidence: tuple[Splits, dict | None],
+) -> Summary:  # fmt: skip
+    """Plots; the trust stage (temperature, digit_score); ONNX models, JSON cards, README.
+
+    ``evidence`` is the run's splits and, for a robust run, the test suite's model inputs.
+    """
     written = [
         path
         for candidate in candidates
@@ -159,18 +165,18 @@ def _write_outputs(
     written += write_test_figures(
         winner, facts.test_images, facts.test_labels, output_dir / PLOTS_DIR
     )
-    card = machine_card(candidates, winner, facts)
+    splits, suite = evidence
+    card, trust = finish(
+        machine_card(candidates, winner, facts), facts.exported.onnx_bytes, splits, facts.created,
+        suite,
+    )  # fmt: skip
     reproduced = [c for c in candidates if c.trained.recipe == NOTEBOOK_RECIPE]
     table = comparison_table(reproduced)
     notes = observations(reproduced, winner)
     readme = render_readme(card, table, notes, plot_links(candidates), _study(output_dir))
-    for name, content in (
-        (ONNX_FILE, facts.exported.onnx_bytes),
-        (CARD_FILE, (json.dumps(card, indent=2) + "\n").encode()),
-        (README_FILE, readme.encode()),
-    ):
-        write_atomically(output_dir / name, content)
-        written.append(output_dir / name)
+    written += write(card, trust, output_dir, splits, MODEL_STEM)
+    write_atomically(output_dir / README_FILE, readme.encode())
+    written.append(output_dir / README_FILE)
     return Summary(terminal_table(candidates, facts.robustness), notes, card, written)
 
 

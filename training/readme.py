@@ -8,6 +8,7 @@ from training.card_sections import (
     robustness_table_section,
     study_section,
 )
+from training.trust_report import readme_section
 
 NOTEBOOK_TITLE = "MLP in MNIST dataset — Keras implementation"
 
@@ -31,13 +32,15 @@ def render_readme(
     if "robustness" in card:
         sections += [robust_section(card), robustness_table_section(card)]
     sections.append(errors_section(card))
-    sections += [_intended_use(), _training(card), _rebuild(card)]
+    if "digit_score" in card:
+        sections.append(readme_section(card))
+    sections += [_intended_use(), not_for_section(card), _training(card), rebuild_section(card)]
     return "\n\n".join(sections) + "\n"
 
 
 def _summary(card: dict) -> str:
     """What the file is, its signature and headline accuracy."""
-    model_input, model_output = card["inputs"][0], card["outputs"][0]
+    model_input = card["inputs"][0]
     metrics = card["metrics"]
     return (
         f"# {card['name']} — model card (version {card['version']})\n\n"
@@ -48,15 +51,33 @@ def _summary(card: dict) -> str:
         f"| version | `{card['version']}`, created {card['created']} |\n"
         f"| input | `{model_input['name']}`, {model_input['datatype']} {model_input['shape']}: raw "
         "pixels 0-255, scaled by 1/255 inside the graph |\n"
-        f"| output | `{model_output['name']}`, {model_output['datatype']} "
-        f'{model_output["shape"]}: softmax over the labels "0"-"9" |\n'
-        f"| test accuracy | {100 * metrics['test_accuracy']:.2f}% on the 10,000 MNIST test images "
-        f"(test loss {metrics['test_loss']:.4f}) |\n"
+        + _output_rows(card)
+        + f"| test accuracy | {100 * metrics['test_accuracy']:.2f}% on the 10,000 MNIST test "
+        f"images (test loss {metrics['test_loss']:.4f}) |\n"
         f"| validation accuracy | {100 * metrics['validation_accuracy']:.2f}% |\n"
         + _robustness_row(card)
         + f"| ONNX opset | {card['opset']} |\n"
         f"| sha256 | `{card['sha256']}` |"
     )
+
+
+def _output_rows(card: dict) -> str:
+    """One table row per graph output: the probabilities, and ``digit_score`` when present."""
+    meanings = {
+        "probabilities": 'softmax over the labels "0"-"9"'
+        + (", calibrated (temperature in the graph)" if "calibration" in card else ""),
+        "digit_score": "0-1, higher = more digit-like; below the card's threshold: not a digit",
+    }
+    return "".join(
+        f"| output | `{output['name']}`, {output['datatype']} {output['shape']}: "
+        f"{meanings.get(output['name'], '')} |\n"
+        for output in card["outputs"]
+    )
+
+
+def replace_summary(readme: str, card: dict) -> str:
+    """The README with its first section (title, identity table) rendered again from ``card``."""
+    return _summary(card) + readme[readme.index("\n\n## ") :]
 
 
 def _provenance(card: dict) -> str:
@@ -87,22 +108,39 @@ def _robustness_row(card: dict) -> str:
 
 
 def _intended_use() -> str:
-    """What the model is for and, more importantly, what it is not for."""
+    """What the model is for."""
     return (
         "## Intended use\n\n"
         "- Digits that look like MNIST: one handwritten digit, light (high values) on a dark (0) "
         "background, size-normalised into about 20x20 pixels and centred by centre of mass in a "
         "28x28 frame.\n"
-        "- Teaching, demos and as a baseline for serving experiments.\n\n"
+        "- Teaching, demos and as a baseline for serving experiments."
+    )
+
+
+def not_for_section(card: dict) -> str:
+    """What the model is not for; the reject option changes what it says about non-digits."""
+    if "digit_score" in card:
+        non_digits = (
+            "- Telling letters, symbols or doodles apart from digits with certainty: "
+            "`digit_score` rejects most non-digits (see above), but it was fitted on synthetic "
+            "non-digits only, and a letter shaped like a digit (O, S, Z, l) is read as one.\n"
+        )
+        stakes = "calibration was fitted on MNIST's writers, who are not your users"
+    else:
+        non_digits = (
+            "- Letters, several digits in one image, photographs, or anything that is not a digit: "
+            "the model has no reject option and always answers one of the ten digits.\n"
+        )
+        stakes = "the probabilities are not calibrated and MNIST's writers are not your users"
+    return (
         "## Not for\n\n"
         "- Raw photos or scans fed to the ONNX model directly: it expects MNIST's layout (light on "
         "dark, cropped to the ink, 20 px, centred by mass). The service's preprocessing "
         "(`service.inference.preprocessing.image_to_array`) does that for uploads; the "
         "robustness figures are measured through it.\n"
-        "- Letters, several digits in one image, photographs, or anything that is not a digit: the "
-        "model has no reject option and always answers one of the ten digits.\n"
-        "- Decisions that matter (cheques, forms, identity): the probabilities are not calibrated "
-        "and MNIST's writers are not your users."
+        + non_digits
+        + f"- Decisions that matter (cheques, forms, identity): {stakes}."
     )
 
 
@@ -132,7 +170,7 @@ def _training(card: dict) -> str:
     )
 
 
-def _rebuild(card: dict) -> str:
+def rebuild_section(card: dict) -> str:
     """The commands that rebuild this directory."""
     training = card["training"]
     limit = f" --limit {training['limit']}" if training["limit"] else ""
@@ -156,5 +194,7 @@ def _rebuild(card: dict) -> str:
         "`python -m training --export-only` exports and reports again from them without training. "
         "The reproduction study: `python -m training.study` (writes `models/notebook_study.json`, "
         "which this card renders). The robustness table of any ONNX model: "
-        "`python -m training.robustness MODEL.onnx`."
+        "`python -m training.robustness MODEL.onnx`. The temperature and the `digit_score` head "
+        "(every run fits them after export) on an exported model alone: "
+        "`python -m training.calibrate models/mnist_mlp.onnx`."
     )

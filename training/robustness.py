@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from service.inference.limits import ImageLimits
-from service.inference.preprocessing import image_to_array, to_model_input
+from service.inference.preprocessing import has_ink, image_to_array, to_model_input
 from training.data import load_mnist
 from training.distortions import COLUMNS, Column, Upload
 from training.errors import TrainingError
+from training.negatives import non_digits
+from training.splits import validation_start
 
 PROGRAM = "python -m training.robustness"
 DEFAULT_SEED = 2003
@@ -30,6 +32,11 @@ BATCH_SIZE = 1000
 UPLOAD_LIMITS = ImageLimits(max_pixels=25_000_000, max_side=10_000)
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
+SCORE_NAME = "digit_score"
+DEFAULT_THRESHOLD = 0.5
+NON_DIGIT_COLUMN = "non-digits rejected"
+NON_DIGITS_PER_KIND = 1_000
+NON_DIGIT_SEED = 12
 
 
 def through_service(upload: Upload) -> np.ndarray:
@@ -75,6 +82,32 @@ def onnx_predictor(path: Path) -> callable:
     return lambda images: session.run([OUTPUT_NAME], {INPUT_NAME: images})[0]
 
 
+def validation_non_digits(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The project's synthetic non-digit validation set (``training.negatives``) cut from the
+    validation split's images and labels, as model inputs: every kind, one block each."""
+    made = non_digits(images, labels, NON_DIGITS_PER_KIND, NON_DIGIT_SEED)
+    return np.concatenate(list(made.values()))
+
+
+def rejection(score: callable, inputs: np.ndarray, threshold: float) -> float:
+    """Share of ``inputs`` the service calls not a digit: no ink, or a score under the threshold."""
+    scores = np.concatenate(
+        [score(inputs[start : start + BATCH_SIZE]) for start in range(0, len(inputs), BATCH_SIZE)]
+    )
+    inked = np.array([has_ink(image) for image in inputs])
+    return float(np.mean(~inked | (scores < threshold)))
+
+
+def onnx_scorer(path: Path) -> callable | None:
+    """A ``digit_score`` function for the ONNX model at ``path``; None if it has no such output."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    if SCORE_NAME not in [output.name for output in session.get_outputs()]:
+        return None
+    return lambda images: session.run([SCORE_NAME], {INPUT_NAME: images})[0]
+
+
 def _digits(predict: callable, images: np.ndarray) -> np.ndarray:
     """Predicted digits, in batches of 1,000 images."""
     return np.concatenate(
@@ -85,8 +118,11 @@ def _digits(predict: callable, images: np.ndarray) -> np.ndarray:
     )
 
 
-def table(scores_by_model: dict[str, dict[str, float]]) -> str:
-    """Markdown: one row per column (clean first), one column per model, the mean last."""
+def table(
+    scores_by_model: dict[str, dict[str, float]], rejected: dict[str, float | None] | None = None
+) -> str:
+    """Markdown: one row per column (clean first), one column per model, the mean, then the
+    non-digit column (rejection rate; ``-`` for a model without ``digit_score``)."""
     names = list(scores_by_model)
     lines = [
         "| column | " + " | ".join(names) + " |",
@@ -98,7 +134,32 @@ def table(scores_by_model: dict[str, dict[str, float]]) -> str:
         lines.append(f"| {column} | " + " | ".join(cells) + " |")
     means = [f"{100 * mean_without_clean(scores_by_model[name]):.2f}%" for name in names]
     lines.append("| mean (without clean) | " + " | ".join(means) + " |")
+    if rejected is not None:
+        cells = [
+            "-" if rejected[name] is None else f"{100 * rejected[name]:.2f}%" for name in names
+        ]
+        lines.append(f"| {NON_DIGIT_COLUMN} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def shipped_threshold(path: Path) -> float:
+    """The ``digit_score`` threshold in the card beside the model (``MODEL.json``), else 0.5."""
+    card = path.with_suffix(".json")
+    if not card.is_file():
+        return DEFAULT_THRESHOLD
+    return float(json.loads(card.read_text(encoding="utf-8")).get("digit_score", {}).get(
+        "threshold", DEFAULT_THRESHOLD))  # fmt: skip
+
+
+def non_digit_rejections(paths: list[Path], negatives: np.ndarray) -> dict[str, float | None]:
+    """Each model's rejection rate on the non-digit validation set at its card's threshold."""
+    rejected = {}
+    for path in paths:
+        scorer = onnx_scorer(path)
+        rejected[str(path)] = (
+            None if scorer is None else rejection(scorer, negatives, shipped_threshold(path))
+        )
+    return rejected
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROGRAM,
         description="Accuracy of ONNX models on MNIST's test images under each transformation, "
-        "through the service's own preprocessing.",
+        "through the service's own preprocessing, and the share of the project's synthetic "
+        "non-digits each model rejects at its card's digit_score threshold.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("models", nargs="+", type=Path, metavar="MODEL.onnx")
@@ -137,12 +199,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         scores = {
             str(path): accuracies(onnx_predictor(path), inputs, labels) for path in arguments.models
         }
+        start = validation_start(len(mnist.train_images))
+        negatives = validation_non_digits(mnist.train_images[start:], mnist.train_labels[start:])
+        rejected = non_digit_rejections(arguments.models, negatives)
     except (TrainingError, OSError, ValueError, RuntimeError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 1
-    print(f"{len(labels):,} MNIST test images, seed {arguments.seed}\n\n{table(scores)}")
+    print(
+        f"{len(labels):,} MNIST test images, seed {arguments.seed}; {len(negatives):,} synthetic "
+        f"non-digits (validation set, seed {NON_DIGIT_SEED})\n\n{table(scores, rejected)}"
+    )
     if arguments.json is not None:
-        arguments.json.write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+        results = {name: {**scores[name], NON_DIGIT_COLUMN: rejected[name]} for name in scores}
+        arguments.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

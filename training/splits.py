@@ -65,8 +65,7 @@ def prepare_splits(mnist: Mnist, limit: int | None = None) -> Splits:
         if limit < MINIMUM_LIMIT:
             raise ValueError(f"limit must be at least {MINIMUM_LIMIT}, got {limit}")
         train_images, train_labels = train_images[:limit], train_labels[:limit]
-    validation_count = len(train_images) // VALIDATION_FRACTION_DENOMINATOR
-    boundary = len(train_images) - validation_count
+    boundary = validation_start(len(train_images))
     return Splits(
         train=to_split(train_images[:boundary], train_labels[:boundary]),
         validation=to_split(train_images[boundary:], train_labels[boundary:]),
@@ -75,6 +74,11 @@ def prepare_splits(mnist: Mnist, limit: int | None = None) -> Splits:
         train_images=train_images[:boundary],
         validation_images=train_images[boundary:],
     )
+
+
+def validation_start(image_count: int) -> int:
+    """Index of the first validation image among ``image_count`` training images."""
+    return image_count - image_count // VALIDATION_FRACTION_DENOMINATOR
 
 
 def to_split(images: np.ndarray, labels: np.ndarray) -> Split:

@@ -1,96 +1,31 @@
-"""Every unary gRPC call counted, timed and logged, and its refusal rendered as a status code.
-
-The gRPC twin of the REST app's ``RequestObserver`` and error handlers, in one interceptor: the
-core's ``ServiceError`` becomes its code with the same message REST sends; anything unexpected
-is logged with its traceback and answered INTERNAL, never UNKNOWN.
-"""
+"""Every unary gRPC call counted, timed and logged: the gRPC twin of the REST app's
+``RequestObserver``. It only observes: the servicer checks keys and answers refusals itself
+(``service.grpc.status``), so it works with or without this interceptor."""
 
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError
 
-from service.grpc.status import status_code
-from service.inference.auth import ApiKeys
-from service.inference.errors import BadRequest, ServiceError
 from service.inference.metrics import Metrics
 from service.logs import log_access
 
 access_logger = logging.getLogger("service.access")
-logger = logging.getLogger("service.grpc")
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-# Health stays open with API keys on, as REST's health routes do, so that probes need no key.
-OPEN_METHODS = frozenset(
-    {
-        "/inference.GRPCInferenceService/ServerLive",
-        "/inference.GRPCInferenceService/ServerReady",
-        "/inference.GRPCInferenceService/ModelReady",
-        "/grpc.health.v1.Health/Check",
-    }
-)
-
-
-class Undecodable:
-    """Bytes the method's deserializer refused: grpc itself would answer them UNKNOWN."""
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-
-
-def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
-    if deserializer is None:
-        return None
-
-    def deserialize(data: bytes) -> Any:
-        try:
-            return deserializer(data)
-        except DecodeError as error:
-            return Undecodable(f"the request is not a valid {_message_name(error)} ({_why(error)})")
-
-    return deserialize
-
-
-def _message_name(error: DecodeError) -> str:
-    """protobuf names the type: "Error parsing message with type 'x.Y': Wire format was corrupt"."""
-    text = str(error)
-    return text.split("'")[1] if text.count("'") >= 2 else "protobuf message"
-
-
-def _why(error: DecodeError) -> str:
-    return str(error).rsplit(": ", 1)[-1].lower()
-
-
-def _authorization(context: grpc.aio.ServicerContext) -> str | None:
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization":
-            return value if isinstance(value, str) else value.decode("latin-1")
-    return None
 
 
 class CallObserver(grpc.aio.ServerInterceptor):
-    """Wraps each unary-unary handler; streaming ones (reflection, health Watch) pass through.
-    ``readers`` replace the generated request deserializers of the methods they name.
+    """Wraps each unary-unary handler once per method; streaming ones (reflection, health
+    Watch) pass through."""
 
-    With API keys, every call but the health ones needs ``authorization: Bearer <key>`` in its
-    metadata, checked by the core's ``ApiKeys`` as REST checks its header (UNAUTHENTICATED).
-    """
-
-    def __init__(
-        self,
-        metrics: Metrics,
-        access_log: bool,
-        keys: ApiKeys | None = None,
-        readers: Mapping[str, Callable[[bytes], Any]] | None = None,
-    ) -> None:
+    def __init__(self, metrics: Metrics, access_log: bool) -> None:
         self.metrics = metrics
         self.access_log = access_log
-        self.keys = keys
-        self.readers = dict(readers or {})
+        self._observed: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -101,40 +36,41 @@ class CallObserver(grpc.aio.ServerInterceptor):
         if handler is None or handler.unary_unary is None:
             return handler
         method = handler_call_details.method
-        reader = self.readers.get(method, handler.request_deserializer)
-        return grpc.unary_unary_rpc_method_handler(
-            self._observed(method, handler.unary_unary),
-            request_deserializer=_lenient(reader),
+        cached = self._observed.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        observed = grpc.unary_unary_rpc_method_handler(
+            self._observed_behaviour(method, handler.unary_unary),
+            request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+        self._observed[method] = (handler, observed)
+        return observed
 
-    def _observed(self, method: str, behaviour: Behaviour) -> Behaviour:
-        """The call's code is counted and logged before the client can see it."""
+    def _observed_behaviour(self, method: str, behaviour: Behaviour) -> Behaviour:
+        """The call's code is counted and logged before the client can see it: grpc sends an
+        aborted call's status from within ``abort``, so an abort is recorded as it is made."""
 
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
-            code, message, response = grpc.StatusCode.OK, None, None
+            aborts: list[grpc.StatusCode] = []
+
+            def record_abort(code: grpc.StatusCode) -> None:
+                aborts.append(code)
+                self._record(method, code, time.perf_counter() - started)
+
             try:
-                if self.keys is not None and method not in OPEN_METHODS:
-                    self.keys.check(_authorization(context))
-                if isinstance(request, Undecodable):
-                    raise BadRequest(request.message, "bad_message")
-                response = await behaviour(request, context)
-            except ServiceError as error:
-                self.metrics.rejected_inputs.labels(error.reason).inc()
-                code, message = status_code(error), error.message
-            except grpc.aio.AbortError:
-                self._record(method, context.code(), time.perf_counter() - started)
-                raise
+                response = await behaviour(request, ObservedContext(context, record_abort))
             except asyncio.CancelledError:
                 self._record(method, grpc.StatusCode.CANCELLED, time.perf_counter() - started)
                 raise
-            except Exception:
-                logger.exception("unhandled error in %s", method)
-                code, message = grpc.StatusCode.INTERNAL, "internal error; see the server log"
-            self._record(method, context.code() or code, time.perf_counter() - started)
-            if message is not None:
-                await context.abort(code, message)
+            except BaseException:
+                if not aborts:
+                    self._record(method, context.code(), time.perf_counter() - started)
+                raise
+            self._record(
+                method, context.code() or grpc.StatusCode.OK, time.perf_counter() - started
+            )
             return response
 
         return observed
@@ -144,3 +80,24 @@ class CallObserver(grpc.aio.ServerInterceptor):
         self.metrics.observe_grpc_call(method.lstrip("/"), name, seconds)
         if self.access_log:
             log_access(access_logger, "gRPC %s %s %.2fms", method, name, seconds * 1000.0)
+
+
+class ObservedContext:
+    """A call's context whose ``abort`` tells the observer the code before grpc sends it."""
+
+    __slots__ = ("_context", "_on_abort")
+
+    def __init__(
+        self, context: grpc.aio.ServicerContext, on_abort: Callable[[grpc.StatusCode], None]
+    ) -> None:
+        self._context = context
+        self._on_abort = on_abort
+
+    async def abort(
+        self, code: grpc.StatusCode, details: str = "", trailing_metadata: tuple = ()
+    ) -> None:
+        self._on_abort(code)
+        await self._context.abort(code, details, trailing_metadata)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)

@@ -20,12 +20,9 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from service.grpc.observer import CallObserver
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
-from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
-from service.grpc.servicer import REQUEST_READERS, InferenceServicer
-from service.inference.auth import ApiKeys
+from service.grpc.servicer import InferenceServicer
 from service.inference.dataplane import DataPlane
 from service.inference.errors import NotReady
-from service.settings import Settings
 
 logger = logging.getLogger("service.grpc")
 
@@ -70,10 +67,6 @@ class Health(health.aio.HealthServicer):
             await self.set(service, self._status(service))
 
 
-def _keys(settings: Settings) -> ApiKeys | None:
-    return ApiKeys(settings.all_api_keys) if settings.all_api_keys else None
-
-
 def address(host: str, port: int) -> str:
     """``host:port``, with an IPv6 literal in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -87,20 +80,14 @@ class GrpcServer:
         self.settings = settings
         self.health = Health(dataplane)
         self.server = grpc.aio.server(
-            interceptors=[
-                CallObserver(
-                    dataplane.metrics, settings.access_log, _keys(settings), REQUEST_READERS
-                )
-            ],
+            interceptors=[CallObserver(dataplane.metrics, settings.access_log)],
             options=[
                 ("grpc.max_receive_message_length", settings.max_request_bytes),
                 ("grpc.max_send_message_length", settings.max_request_bytes),
                 ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
             ],
         )
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(
-            InferenceServicer(dataplane), self.server
-        )
+        InferenceServicer(dataplane).add_to_server(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(SERVICE_NAMES, self.server, pool=pb.POOL)
         self.port: int | None = None

@@ -1,25 +1,35 @@
 """``inference.GRPCInferenceService`` over the core's dataplane: each method only translates.
 
-Refusals are the core's ``ServiceError``s, raised through: ``observer.CallObserver`` renders them
-once as status codes, so no method here handles an error itself.
+Refusals are the core's ``ServiceError``s, raised through: ``status.answered`` renders them
+once as status codes, so no method here handles an error itself. ``add_to_server`` registers
+the methods with their request readers: the servicer needs no interceptor to work.
 """
+
+from collections.abc import Callable
 
 import anyio
 import grpc
 
-from service.grpc.messages import InferRequest, read_infer_request
+from service.grpc.messages import ReceivedModelInfer, read_infer_request
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from service.grpc.proto import grpc_predict_v2_pb2_grpc as pb_grpc
-from service.grpc.tensors import infer_response, inference_body, repository_model_name
+from service.grpc.status import answered, lenient
+from service.grpc.tensors import (
+    infer_request_from_grpc,
+    infer_response_to_grpc,
+    repository_model_name,
+)
+from service.inference.auth import ApiKeys
+from service.inference.classifier import Classifier
 from service.inference.dataplane import DataPlane, server_metadata
 from service.inference.errors import NotReady
+from service.inference.limits import SMALL_BODY_BYTES
 from service.inference.model_card import TensorSpec
 from service.inference.model_control import load_model, unload_model
 
-# Decoding a message this small costs less than the hop to a worker thread (as over REST).
-INLINE_MESSAGE_BYTES = 64 * 1024
+SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
 # Methods whose requests are not read by their generated protobuf deserializer.
-REQUEST_READERS = {"/inference.GRPCInferenceService/ModelInfer": read_infer_request}
+REQUEST_READERS = {"ModelInfer": read_infer_request}
 
 
 def _version(version: str) -> str | None:
@@ -43,12 +53,33 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     def __init__(self, dataplane: DataPlane) -> None:
         self.dataplane = dataplane
+        self.metrics = dataplane.metrics
+        keys = dataplane.settings.all_api_keys
+        self.keys = ApiKeys(keys) if keys else None
 
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        """Register every method, each with its request reader, on ``server``."""
+        handlers = {}
+        for method in SERVICE.methods:
+            request_type = getattr(pb, method.input_type.name)
+            response_type = getattr(pb, method.output_type.name)
+            reader = REQUEST_READERS.get(method.name, request_type.FromString)
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                getattr(self, method.name),
+                request_deserializer=lenient(reader),
+                response_serializer=response_type.SerializeToString,
+            )
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),)
+        )
+
+    @answered(open_to_all=True)
     async def ServerLive(
         self, request: pb.ServerLiveRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=True)
 
+    @answered(open_to_all=True)
     async def ServerReady(
         self, request: pb.ServerReadyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerReadyResponse:
@@ -58,6 +89,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         except NotReady:
             return pb.ServerReadyResponse(ready=False)
 
+    @answered(open_to_all=True)
     async def ModelReady(
         self, request: pb.ModelReadyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelReadyResponse:
@@ -68,6 +100,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             return pb.ModelReadyResponse(ready=False)
         return pb.ModelReadyResponse(ready=answer.ready)
 
+    @answered()
     async def ServerMetadata(
         self, request: pb.ServerMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerMetadataResponse:
@@ -76,6 +109,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             name=metadata.name, version=metadata.version, extensions=metadata.extensions
         )
 
+    @answered()
     async def ModelMetadata(
         self, request: pb.ModelMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelMetadataResponse:
@@ -88,47 +122,56 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             outputs=_tensors(metadata.outputs),
         )
 
+    @answered()
     async def ModelInfer(
-        self, request: InferRequest, context: grpc.aio.ServicerContext
+        self, request: ReceivedModelInfer, context: grpc.aio.ServicerContext
     ) -> pb.ModelInferResponse:
         """The request comes from ``read_infer_request`` (see ``REQUEST_READERS``): a small one
         runs on the event loop (where concurrent calls may share a model call), a large one in
         a worker thread."""
         message = request.message
-        model = (message.model_name, _version(message.model_version))
-        self.dataplane.model(*model)
-        if request.size <= INLINE_MESSAGE_BYTES:
-            return infer_response(await self.dataplane.infer(*model, inference_body(request)))
+        classifier = self.dataplane.model(message.model_name, _version(message.model_version))
+        if request.size <= SMALL_BODY_BYTES:
+            received = infer_request_from_grpc(request)
+            return infer_response_to_grpc(await self.dataplane.infer(classifier, received))
         return await anyio.to_thread.run_sync(
-            self._infer_off_loop, model, request, limiter=self.dataplane.heavy_work_limiter
+            self._infer_off_loop, classifier, request, limiter=self.dataplane.heavy_work_limiter
         )
 
     def _infer_off_loop(
-        self, model: tuple[str, str | None], request: InferRequest
+        self, classifier: Classifier, request: ReceivedModelInfer
     ) -> pb.ModelInferResponse:
         """Synchronous on purpose: large messages decode and run in a worker thread."""
-        return infer_response(self.dataplane.infer_now(*model, inference_body(request)))
+        received = infer_request_from_grpc(request)
+        return infer_response_to_grpc(self.dataplane.infer_now(classifier, received))
 
+    @answered()
     async def RepositoryModelLoad(
         self, request: pb.RepositoryModelLoadRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryModelLoadResponse:
         """Re-read, verify and swap in the model, off the event loop (as over REST)."""
-        await self._model_control(context)
-        name = repository_model_name(request)
-        await anyio.to_thread.run_sync(load_model, self.dataplane, name)
+        name = await self._model_control(request, context, load_model)
         return pb.RepositoryModelLoadResponse(model_name=name, isLoaded=True)
 
+    @answered()
     async def RepositoryModelUnload(
         self, request: pb.RepositoryModelUnloadRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryModelUnloadResponse:
-        await self._model_control(context)
-        name = repository_model_name(request)
-        await anyio.to_thread.run_sync(unload_model, self.dataplane, name)
+        name = await self._model_control(request, context, unload_model)
         return pb.RepositoryModelUnloadResponse(model_name=name, isUnloaded=True)
 
-    async def _model_control(self, context: grpc.aio.ServicerContext) -> None:
+    async def _model_control(
+        self,
+        request: pb.RepositoryModelLoadRequest | pb.RepositoryModelUnloadRequest,
+        context: grpc.aio.ServicerContext,
+        action: Callable[[DataPlane, str], object],
+    ) -> str:
+        """The model the request names, after ``action`` on it off the event loop."""
         if not self.dataplane.settings.model_control:
             await context.abort(
                 grpc.StatusCode.UNIMPLEMENTED,
                 "model control is off (MNIST_MODEL_CONTROL=false)",
             )
+        name = repository_model_name(request)
+        await anyio.to_thread.run_sync(action, self.dataplane, name)
+        return name

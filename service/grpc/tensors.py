@@ -1,20 +1,21 @@
-"""ModelInferRequest in, the core's ``InferenceBody``; the core's ``InferenceResult``, a response.
+"""The gRPC adapters of the core's one V2 request and response: ModelInferRequest in, an
+``InferRequest``; an ``InferResponse`` out, a ModelInferResponse.
 
-The request becomes the same document a REST client sends, so the core validates both alike:
-raw contents travel as the binary sections of Triton's extension (whose ``binary_data_size``
-they set), typed contents as ``data``. Outputs always answer in ``raw_output_contents``.
+The request's envelope becomes the same document a REST client sends, validated by
+``InferRequest.from_document`` as REST's is, so both are refused in the same words; raw contents
+are the request's raw inputs, typed contents its ``data``. Outputs always answer in
+``raw_output_contents``.
 """
 
 from collections.abc import Mapping
 
-import numpy as np
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-from service.grpc.messages import InferRequest
+from service.grpc.messages import LENGTH_DELIMITED, ReceivedModelInfer
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
-from service.inference.codec import InferenceResult, parse_request
+from service.inference.codec import little_endian_bytes
 from service.inference.errors import BadRequest
-from service.inference.wire import InferenceBody
+from service.inference.v2 import InferRequest, InferResponse
 
 # Where InferTensorContents keeps each datatype's values (the proto's comments say which).
 CONTENTS_FIELDS = {
@@ -33,7 +34,7 @@ CONTENTS_FIELDS = {
 }
 
 
-def inference_body(received: InferRequest) -> InferenceBody:
+def infer_request_from_grpc(received: ReceivedModelInfer) -> InferRequest:
     """The request as the core's validated envelope plus each raw input's bytes."""
     request, raw = received.message, received.raw_input_contents
     if raw and len(raw) != len(request.inputs):
@@ -55,7 +56,7 @@ def inference_body(received: InferRequest) -> InferenceBody:
         ]
     names = [tensor.name for tensor in request.inputs] if raw else []
     binary = dict(zip(names, raw, strict=True))
-    return InferenceBody(request=parse_request(document), binary_inputs=binary)
+    return InferRequest.from_document(document, binary)
 
 
 def _input_document(tensor: pb.ModelInferRequest.InferInputTensor, raw: bool) -> dict:
@@ -65,8 +66,8 @@ def _input_document(tensor: pb.ModelInferRequest.InferInputTensor, raw: bool) ->
         "shape": list(tensor.shape),
         "parameters": parameters(tensor.parameters),
     }
-    # ListFields names only the non-empty fields: one call, where reading each of the eight
-    # repeated fields would cost ~40 µs a request.
+    # ListFields names only the non-empty fields: one call, rather than reading each of the
+    # eight repeated fields.
     given = [field.name for field, _ in tensor.contents.ListFields()]
     if raw:
         if given:
@@ -103,7 +104,7 @@ def parameters(entries: Mapping[str, pb.InferParameter]) -> dict[str, object]:
     return values
 
 
-def infer_response(result: InferenceResult) -> pb.ModelInferResponse:
+def infer_response_to_grpc(result: InferResponse) -> pb.ModelInferResponse:
     """Every output's little-endian bytes in ``raw_output_contents``, in the order asked."""
     response = pb.ModelInferResponse(
         model_name=result.model_name, model_version=result.model_version, id=result.id or ""
@@ -112,10 +113,7 @@ def infer_response(result: InferenceResult) -> pb.ModelInferResponse:
         response.outputs.add(
             name=output.spec.name, datatype=output.spec.datatype, shape=list(array.shape)
         )
-        little_endian = array.dtype.newbyteorder("<")
-        response.raw_output_contents.append(
-            np.ascontiguousarray(array, dtype=little_endian).tobytes()
-        )
+        response.raw_output_contents.append(little_endian_bytes(array))
     return response
 
 
@@ -123,7 +121,6 @@ def infer_response(result: InferenceResult) -> pb.ModelInferResponse:
 # unload_model send, has the model's name in field 2 (field 1 is repository_name); KServe's, which
 # this proto is, in field 1. Same method names on the wire, so both shapes are read.
 TRITON_MODEL_NAME_FIELD = 2
-LENGTH_DELIMITED = 2
 
 
 def repository_model_name(

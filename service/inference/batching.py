@@ -1,18 +1,20 @@
-"""Triton-style dynamic batching: concurrent requests share one model call.
+"""Every model call of the service, counted; with dynamic batching, shared by concurrent requests.
 
-On unless ``MNIST_DYNAMIC_BATCHING=false``, for ``POST /predict`` and V2 inference of small
-bodies (REST and gRPC). Nobody waits for a timer. The first request for a model call (a model
-version and the outputs asked for) leads it: it yields an event-loop turn, in which the
+``ModelCalls`` runs a classifier for the named outputs and records the images of each
+onnxruntime call (``mnist_inference_batch_size``). ``AdaptiveBatcher`` is the same, except that
+calls made on the event loop may be shared, Triton-style: the first request for a model call (a
+model version and the outputs asked for) leads it and yields an event-loop turn, in which the
 requests the loop has in hand reach their own model call and join; it yields again while the
 last turn brought someone (at most ``MAX_TURNS`` turns), then runs the call for all of them and
-hands each its rows. A request that the transport knows to be alone (no other request in
-progress) runs at once and waits for nothing. An image's answer does not depend on its company
-(the shipped fp32 model gives bitwise the same rows in calls of 1 to 512 images); a
-dynamically quantised model is never batched (``ModelCard.batch_independent``).
+hands each its rows. Nobody waits for a timer.
 
-V2 infer of one JSON image at 8 connections: one turn gave calls of 3.0 requests on average
-and 0.79x the raw-ASGI floor's requests/s; waiting while requests keep coming, 0.96x
-(``python -m benchmarks.http_predict --routes infer``).
+The batcher decides alone or together from what it sees, not from hints of the transports:
+while waiting brings company, every call waits; after a wait that found nobody, the next calls
+run at once, twice as many after each lonely wait (at most ``MAX_CALLS_AT_ONCE``), so a lone
+client's requests seldom wait a turn, and a returning crowd is batched again within that many
+calls. An image's answer does not depend on its company (the shipped fp32 model gives bitwise
+the same rows in calls of 1 to 512 images); a dynamically quantised model is never batched
+(``ModelCard.batch_independent``).
 """
 
 import asyncio
@@ -21,10 +23,34 @@ from collections.abc import Sequence
 import numpy as np
 
 from service.inference.classifier import Classifier
+from service.inference.metrics import Metrics
 
 OutputNames = tuple[str, ...]
 # The most event-loop turns a call waits for company: a bound on the delay it adds.
 MAX_TURNS = 4
+# The most calls run at once, without waiting for company, after waits that found none.
+MAX_CALLS_AT_ONCE = 16
+
+
+class ModelCalls:
+    """Model calls one at a time, each counted with its images."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def run_now(
+        self, classifier: Classifier, names: OutputNames, images: np.ndarray
+    ) -> list[np.ndarray]:
+        """One onnxruntime call for ``images``, here and now (also from a worker thread)."""
+        card = classifier.card
+        self.metrics.observe_model_call(card.name, card.version, len(images))
+        return classifier.run(names, images)
+
+    async def run(
+        self, classifier: Classifier, names: OutputNames, images: np.ndarray
+    ) -> list[np.ndarray]:
+        """The named outputs for ``images``, from the event loop."""
+        return self.run_now(classifier, names, images)
 
 
 class ModelCall:
@@ -42,12 +68,12 @@ class ModelCall:
         self.followers.append(future)
         return future
 
-    def run(self) -> list[np.ndarray]:
+    def run(self, calls: ModelCalls) -> list[np.ndarray]:
         """One model call; each follower gets its rows, or the call's error. The leader's rows
         (or the error) are returned (raised) here."""
         batch = self.images[0] if len(self.images) == 1 else np.concatenate(self.images)
         try:
-            arrays = self.classifier.run(self.names, batch)
+            arrays = calls.run_now(self.classifier, self.names, batch)
         except Exception as error:
             for future in self.followers:
                 if not future.cancelled():
@@ -60,34 +86,62 @@ class ModelCall:
         return [array[slices[0]] for array in arrays]
 
 
-class DynamicBatcher:
+async def next_turn() -> None:
+    """Let the event loop run whatever else is ready, once."""
+    await asyncio.sleep(0)
+
+
+class AdaptiveBatcher(ModelCalls):
     """Model calls open for joining during the current loop turn, one per model version and
     output names. A classifier is alive while its call is open, so its id is not reused then:
     versions served side by side, and a model swapped in by a reload, never share a call."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__(metrics)
         self._open: dict[tuple[int, OutputNames], ModelCall] = {}
+        self._calls_at_once = 0
+        self._due_at_once = 0
 
     async def run(
         self, classifier: Classifier, names: OutputNames, images: np.ndarray
     ) -> list[np.ndarray]:
         """The named outputs for ``images``, from a call shared with concurrent requests."""
+        if not classifier.card.batch_independent:
+            return self.run_now(classifier, names, images)
         key = (id(classifier), names)
         call = self._open.get(key)
         if call is not None:
             return await call.join(images)
+        if self._due_at_once:
+            self._due_at_once -= 1
+            return self.run_now(classifier, names, images)
         call = self._open[key] = ModelCall(classifier, names, images)
         try:
             for _ in range(MAX_TURNS):
                 joined = len(call.followers)
-                await asyncio.sleep(0)
+                await next_turn()
                 if len(call.followers) == joined:
                     break
         finally:
             # Even when the leader is cancelled, the requests that joined it get their answers.
             del self._open[key]
-            arrays = call.run()
+            self._learn(found_company=bool(call.followers))
+            arrays = call.run(self)
         return arrays
+
+    def _learn(self, found_company: bool) -> None:
+        """After a wait: keep waiting while it finds company, else run calls at once for a
+        while, longer after each wait in vain."""
+        if found_company:
+            self._calls_at_once = 0
+        else:
+            self._calls_at_once = min(max(1, 2 * self._calls_at_once), MAX_CALLS_AT_ONCE)
+        self._due_at_once = self._calls_at_once
+
+
+def model_calls(metrics: Metrics, dynamic_batching: bool) -> ModelCalls:
+    """The service's model calls: batched when ``dynamic_batching`` is on."""
+    return AdaptiveBatcher(metrics) if dynamic_batching else ModelCalls(metrics)
 
 
 def _row_slices(sizes: Sequence[int]) -> list[slice]:

@@ -16,7 +16,7 @@ def border_is_light(pixels: np.ndarray) -> bool:
     """Whether the border's median is over 127, decided by counting rather than sorting.
 
     More than half the values over 127 puts the median over it, fewer puts it at or under;
-    at exactly half it is the mean of the two middle values (``np.median`` took ~15 µs).
+    at exactly half it is the mean of the two middle values (``np.median`` sorts: slower).
     """
     border = np.concatenate((pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]))
     light = border > 127
@@ -30,7 +30,7 @@ def plane_may_lie_between(pixels: np.ndarray, low: float, high: float) -> bool:
     """Whether the plane fitted to the border may peak at ``low`` or more with its mean at
     ``high`` or less; False is certain, True leaves it to the plane itself.
 
-    Fitting and drawing the plane took ~100 µs a request. The plane is linear, so its largest
+    Fitting and drawing the plane for every request is costly. The plane is linear, so its largest
     value is at a corner and its mean at the centre: the fit's three coefficients (one product
     with the border's cached pseudo-inverse) settle the question, except within a margin of
     the thresholds, where the plane drawn in float32 could round either way.

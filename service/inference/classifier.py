@@ -33,8 +33,7 @@ CLASS_COUNT = 10
 # while a single image would only pay for it (benchmarks/bulk.py, --intra-op-threads).
 BULK_BATCH = 128
 # The bulk session's arena keeps what calls of up to this many images need; a larger call gives
-# its memory back when it ends, so one huge batch does not stay resident (RSS after V2 batches
-# of 16,384: 149 MB, against 169 MB with no arena at all and 379 MB with an arena that keeps all).
+# its memory back when it ends, so one huge batch does not stay resident (benchmarks/bulk.py).
 ARENA_KEEPS_IMAGES = 4096
 _GIVE_BACK = onnxruntime.RunOptions()
 _GIVE_BACK.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
@@ -62,6 +61,12 @@ class Classifier:
         """The card's labels, indexable by class number."""
         return np.asarray(self.card.labels)
 
+    @cached_property
+    def score_name(self) -> str | None:
+        """The ``digit_score`` output's name, or None for a model without a reject option."""
+        rule = self.card.digit_score
+        return None if rule is None else rule.output
+
     def digits(self, probabilities: np.ndarray) -> list[str]:
         """The label of the most probable class of each row."""
         return self.label_array[probabilities.argmax(axis=1)].tolist()
@@ -80,7 +85,9 @@ class Classifier:
         return self.bulk_session.run(output_names, {self.input_name: images}, run_options)
 
     @classmethod
-    def load(cls, model_path: Path, card_path: Path, intra_op_threads: int = 1) -> "Classifier":
+    def from_files(
+        cls, model_path: Path, card_path: Path, intra_op_threads: int = 1
+    ) -> "Classifier":
         """Read, verify and warm up the model; a problem is a ``ModelLoadError`` naming the file.
 
         The model file is what the user named, so it is read first and every message starts
@@ -116,17 +123,17 @@ def _read_model_bytes(model_path: Path) -> bytes:
 def _open_session(
     model_path: Path, model_bytes: bytes, intra_op_threads: int, arena: bool = False
 ) -> onnxruntime.InferenceSession:
-    """No spinning threads: between requests a 16 µs inference must not burn a second core."""
+    """No spinning threads: between requests a short inference must not burn a second core."""
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # Large batches keep their buffers in onnxruntime's arena. Without it, each call's ~8 MB of
-    # activations per 4,096 images came from malloc, which in a worker thread (where large
-    # requests run) often handed fresh pages back and faulted them in again: 4,096 images took
-    # 20-21 ms instead of 11-13 ms, in some runs and not others. One image needs no arena.
+    # Large batches keep their buffers in onnxruntime's arena. Without it, each call's
+    # activations came from malloc, which in a worker thread (where large requests run) often
+    # handed fresh pages back and faulted them in again, in some runs and not others
+    # (benchmarks/bulk.py). One image needs no arena.
     options.enable_cpu_mem_arena = arena
     options.log_severity_level = 3
     try:
@@ -169,6 +176,13 @@ def _check_signature(
         raise ModelLoadError(f"model {model_path}: first output must be FP32 [-1, 10]")
     if len(card.labels) != CLASS_COUNT:
         raise ModelLoadError(f"model {model_path}: the card must list {CLASS_COUNT} labels")
+    if card.digit_score is not None:
+        scores = [output for output in card.outputs if output.name == card.digit_score.output]
+        if not scores or scores[0].datatype != "FP32" or scores[0].shape != [-1]:
+            raise ModelLoadError(
+                f"model {model_path}: the card's digit_score output "
+                f"{card.digit_score.output!r} must be an FP32 [-1] output of the model"
+            )
 
 
 def _summary(tensors: list[TensorSpec]) -> str:

@@ -11,17 +11,18 @@ from typing import TypeVar
 import anyio
 import numpy as np
 
-from service.inference.batching import DynamicBatcher
+from service.inference.batching import model_calls
 from service.inference.classifier import Classifier
-from service.inference.codec import (
-    InferenceResult,
-    RequestedOutput,
-    decode_input,
-    requested_outputs,
-)
+from service.inference.codec import RequestedOutput, decode_input, requested_outputs
 from service.inference.errors import BadRequest, ServiceError
 from service.inference.image_files import image_size
-from service.inference.limits import ImageLimits, PixelBudget, Upload, check_uploads
+from service.inference.limits import (
+    SMALL_BODY_BYTES,
+    ImageLimits,
+    PixelBudget,
+    Upload,
+    check_uploads,
+)
 from service.inference.metrics import Metrics
 from service.inference.preprocessing import InvertMode, image_to_array
 from service.inference.protocol import (
@@ -32,7 +33,8 @@ from service.inference.protocol import (
     ServerMetadata,
 )
 from service.inference.repository import ModelRepository
-from service.inference.wire import InferenceBody
+from service.inference.v2 import InferRequest, InferResponse
+from service.inference.verdict import digit_verdicts
 from service.inference.work import run_request_work
 from service.settings import Settings
 
@@ -41,8 +43,6 @@ SERVER_VERSION = "1.0.0"
 EXTENSIONS = ["binary_tensor_data"]
 PLATFORM = "onnx_onnxv1"
 Result = TypeVar("Result")
-# Decoding this many bytes of images costs less than the hop to a worker thread.
-INLINE_DECODE_BYTES = 64 * 1024
 
 
 def server_metadata() -> ServerMetadata:
@@ -52,9 +52,9 @@ def server_metadata() -> ServerMetadata:
 
 class DataPlane:
     """The application context: settings, metrics, the model repository, the heavy-work limiter
-    and the dynamic batcher. A transport builds it with the app and serves a repository's
-    models with ``load`` (REST: in its lifespan); until then, and after ``unload``, model
-    operations answer 503."""
+    and the model calls. A transport builds it with the app and serves a repository's
+    models with ``serve_repository`` (REST: in its lifespan); until then, and after
+    ``stop_serving``, model operations answer 503."""
 
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
@@ -64,13 +64,13 @@ class DataPlane:
             max_pixels=settings.max_image_pixels, max_side=settings.max_image_side
         )
         self.repository = ModelRepository.from_settings(settings)
-        self.batcher = DynamicBatcher() if settings.dynamic_batching else None
+        self.model_calls = model_calls(self.metrics, settings.dynamic_batching)
 
-    def load(self, repository: ModelRepository) -> None:
+    def serve_repository(self, repository: ModelRepository) -> None:
         """Serve ``repository``'s loaded models from now on."""
         self.repository = repository
 
-    def unload(self) -> None:
+    def stop_serving(self) -> None:
         """Stop serving every model: model operations answer 503 again."""
         self.repository = ModelRepository.from_settings(self.settings)
 
@@ -98,35 +98,24 @@ class DataPlane:
         card = self.model(name, version).card
         return ModelReadyResponse(name=card.name, version=card.version, ready=True)
 
-    async def infer(
-        self,
-        name: str,
-        version: str | None,
-        body: InferenceBody,
-        others_in_progress: bool = True,
-    ) -> InferenceResult:
-        """One V2 inference on the event loop, for small bodies (large ones go to ``infer_now``
-        in a worker thread). With dynamic batching on, its model call is shared with concurrent
-        requests, unless the transport knows no other request is in progress."""
-        call = self._inference_call(name, version, body)
-        arrays = await self._model_call(
-            call.classifier, call.names, call.images, others_in_progress
-        )
+    async def infer(self, classifier: Classifier, request: InferRequest) -> InferResponse:
+        """One V2 inference by ``classifier`` (``model``'s answer, asked for before the request
+        was read) on the event loop, for small bodies (large ones go to ``infer_now`` in a
+        worker thread)."""
+        call = self._inference_call(classifier, request)
+        arrays = await self.model_calls.run(call.classifier, call.names, call.images)
         return self._inference_result(call, arrays)
 
-    def infer_now(self, name: str, version: str | None, body: InferenceBody) -> InferenceResult:
+    def infer_now(self, classifier: Classifier, request: InferRequest) -> InferResponse:
         """One V2 inference in its own model call, synchronous: for large bodies, off the loop."""
-        call = self._inference_call(name, version, body)
-        arrays = call.classifier.run(call.names, call.images)
+        call = self._inference_call(classifier, request)
+        arrays = self.model_calls.run_now(call.classifier, call.names, call.images)
         return self._inference_result(call, arrays)
 
-    def _inference_call(
-        self, name: str, version: str | None, body: InferenceBody
-    ) -> "InferenceCall":
-        classifier = self.model(name, version)
-        request = body.request
+    def _inference_call(self, classifier: Classifier, received: InferRequest) -> "InferenceCall":
+        request = received.envelope
         tensor = _image_input(request, classifier)
-        binary = body.binary_inputs.get(tensor.name)
+        binary = received.raw_inputs.get(tensor.name)
         images = decode_input(
             tensor, classifier.card.inputs[0], binary, self.settings.max_batch_size
         )
@@ -135,43 +124,23 @@ class DataPlane:
         names = tuple(dict.fromkeys([classifier.output_name, *(out.spec.name for out in outputs)]))
         return InferenceCall(classifier, request.id, images, outputs, names)
 
-    def _inference_result(self, call: "InferenceCall", arrays: list[np.ndarray]) -> InferenceResult:
+    def _inference_result(self, call: "InferenceCall", arrays: list[np.ndarray]) -> InferResponse:
         classifier, card = call.classifier, call.classifier.card
         by_name = dict(zip(call.names, arrays, strict=True))
         self.metrics.observe_inference(
             card.name, card.version, classifier.digits(by_name[classifier.output_name])
         )
         results = [(output, by_name[output.spec.name]) for output in call.outputs]
-        return InferenceResult(card.name, card.version, call.id, results)
-
-    async def _model_call(
-        self,
-        classifier: Classifier,
-        names: tuple[str, ...],
-        images: np.ndarray,
-        others_in_progress: bool,
-    ) -> list[np.ndarray]:
-        """The named outputs for ``images``: from a call shared with concurrent requests when
-        batching is on, another request may come, and the model's answers do not depend on
-        the other images of a call; else from a call of their own, at once."""
-        shared = others_in_progress and classifier.card.batch_independent
-        if self.batcher is None or not shared:
-            return classifier.run(names, images)
-        return await self.batcher.run(classifier, names, images)
+        return InferResponse(card.name, card.version, call.id, results)
 
     async def predict(
-        self,
-        uploads: list[Upload],
-        invert: InvertMode,
-        version: str | None = None,
-        others_in_progress: bool = True,
+        self, classifier: Classifier, uploads: list[Upload], invert: InvertMode
     ) -> dict[str, object]:
         """Decode each image to MNIST's 28x28 form and classify them all in one model call by
-        the default model (in ``version``, else its default), shared as ``infer``'s; the
-        answer is ``PredictResponse``'s fields as plain data."""
-        classifier = self.model(None, version)
+        ``classifier`` (``model``'s answer, asked for before the request was read); the answer
+        is ``PredictResponse``'s fields as plain data."""
         check_uploads(uploads, self.settings.max_images_per_request, self.settings.max_image_bytes)
-        small = sum(len(upload.data) for upload in uploads) <= INLINE_DECODE_BYTES
+        small = sum(len(upload.data) for upload in uploads) <= SMALL_BODY_BYTES
         images = await run_request_work(
             self.heavy_work_limiter,
             _decode_all,
@@ -181,16 +150,17 @@ class DataPlane:
             self.settings.max_request_pixels,
             inline=small,
         )
-        names = (classifier.output_name,)
-        (probabilities,) = await self._model_call(classifier, names, images, others_in_progress)
-        predictions = _predictions(classifier, probabilities, uploads)
+        names = tuple(filter(None, (classifier.output_name, classifier.score_name)))
+        probabilities, *scores = await self.model_calls.run(classifier, names, images)
+        digits = classifier.digits(probabilities)
         card = classifier.card
-        digits = [str(prediction["digit"]) for prediction in predictions]
         self.metrics.observe_inference(card.name, card.version, digits)
+        verdicts = digit_verdicts(images, scores[0] if scores else None, card.digit_score)
+        predictions = _predictions(digits, probabilities, verdicts, uploads)
         return {"model": {"name": card.name, "version": card.version}, "predictions": predictions}
 
 
-# Built for every request: a slots dataclass costs ~100 ns to build, a frozen one ~370 ns.
+# Built for every request: slots dataclasses are the cheapest to build.
 @dataclass(slots=True)
 class InferenceCall:
     """A validated V2 request, decoded: what its model call needs and what its answer keeps."""
@@ -245,14 +215,15 @@ def _each_image(uploads: list[Upload], work: Callable[[bytes], Result]) -> list[
 
 
 def _predictions(
-    classifier: Classifier, probabilities: np.ndarray, uploads: list[Upload]
+    digits: list[str], probabilities: np.ndarray, verdicts: list[dict], uploads: list[Upload]
 ) -> list[dict[str, object]]:
-    """``Prediction``'s fields as plain data, without the filename when none was sent."""
-    labels = classifier.card.labels
-    best = probabilities.argmax(axis=1).tolist()
+    """``Prediction``'s fields as plain data, without the filename when none was sent; the
+    confidence is the most probable class's probability, the verdict says if it is a digit."""
     predictions: list[dict[str, object]] = []
-    for row, index, upload in zip(probabilities.tolist(), best, uploads, strict=True):
-        prediction = {"digit": int(labels[index]), "confidence": row[index], "probabilities": row}
+    for row, digit, verdict, upload in zip(
+        probabilities.tolist(), digits, verdicts, uploads, strict=True
+    ):
+        prediction = {"digit": int(digit), "confidence": max(row), "probabilities": row, **verdict}
         if upload.filename is not None:
             prediction["filename"] = upload.filename
         predictions.append(prediction)

@@ -78,7 +78,7 @@ def open_image(data: bytes, limits: ImageLimits) -> Image.Image:
 def _may_carry_orientation(image: Image.Image) -> bool:
     """Whether Pillow could find an EXIF orientation: every place ``getexif`` reads one from.
 
-    Without any, ``exif_transpose`` finds none and only copies the image (~10 µs a request).
+    Without any, ``exif_transpose`` finds none and only copies the image.
     """
     return hasattr(image, "tag_v2") or any(key in image.info for key in ORIENTATION_SOURCES)
 
@@ -114,7 +114,7 @@ def shrink_to_working_size(image: Image.Image) -> Image.Image:
     """Box-reduce anything over 1024 px by a whole factor, before any float work.
 
     The digit ends up 20 px tall, so nothing the model sees is lost, while a 25-megapixel
-    upload then costs the float arithmetic of a 1-megapixel one (it took ~260 MB before).
+    upload then costs the float arithmetic of a 1-megapixel one.
     Palette indices and colour keys cannot be averaged: those convert first.
     """
     longest = max(image.size)
@@ -145,7 +145,7 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
 def blend_alpha(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Luminance over the background its ink is not: white behind dark ink, black behind light.
 
-    float32 and in-place blending: at the pixel limit, float64 temporaries took over 1 GB.
+    float32 and in-place blending: at the pixel limit, float64 temporaries would be huge.
     """
     luminance = gray.astype(np.float32)
     alpha = alpha.astype(np.float32) / np.float32(255.0)

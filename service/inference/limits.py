@@ -4,6 +4,10 @@ from dataclasses import dataclass
 
 from service.inference.errors import PayloadTooLarge
 
+# Parsing or decoding this many bytes costs less than the hop to a worker thread: a request
+# body, gRPC message or set of images this small is handled on the event loop.
+SMALL_BODY_BYTES = 64 * 1024
+
 
 @dataclass(frozen=True)
 class ImageLimits:

@@ -87,7 +87,7 @@ class Metrics:
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count and time one HTTP request; its labelled series are looked up once, then kept.
 
-        ``labels()`` validates and locks on every call (~1.5 µs each); the children it returns
+        ``labels()`` validates and locks on every call; the children it returns
         are the same objects every time, so a dict of them costs a lookup instead.
         """
         key = (route, method, status)
@@ -105,13 +105,16 @@ class Metrics:
         self.grpc_requests.labels(method, code).inc()
         self.grpc_request_latency.labels(method).observe(seconds)
 
+    def observe_model_call(self, model: str, version: str, images: int) -> None:
+        """Record the images of one onnxruntime call."""
+        key = (model, version)
+        series = self._batch_series.get(key)
+        if series is None:
+            series = self._batch_series[key] = self.batch_sizes.labels(model, version)
+        series.observe(images)
+
     def observe_inference(self, model: str, version: str, digits: list[str]) -> None:
-        """Count one model call and the digit each of its images got, one ``inc`` per digit."""
-        batch_key = (model, version)
-        batch_series = self._batch_series.get(batch_key)
-        if batch_series is None:
-            batch_series = self._batch_series[batch_key] = self.batch_sizes.labels(model, version)
-        batch_series.observe(len(digits))
+        """Count the digit each image of a request got, one ``inc`` per digit."""
         counts = {digits[0]: 1} if len(digits) == 1 else collections.Counter(digits)
         for digit, count in counts.items():
             key = (model, version, digit)

@@ -11,6 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from service.inference.errors import describe_validation_errors
 
 
+def card_beside(model_path: Path) -> Path:
+    """Where a model's card is unless told otherwise: beside it, named as it is, ``.json``."""
+    return model_path.with_suffix(".json")
+
+
 class ModelLoadError(Exception):
     """The model or its card cannot be served; the message names the file and the problem."""
 
@@ -21,6 +26,15 @@ class TensorSpec(BaseModel):
     name: str
     datatype: str = Field(description="KServe V2 datatype, e.g. UINT8 or FP32.")
     shape: list[int] = Field(description="-1 marks the dynamic batch dimension.")
+
+
+class DigitScoreRule(BaseModel):
+    """How the card's model says "not a digit": an output and the threshold it is read with."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    output: str = Field("digit_score", description="The FP32 [-1] output, 0-1, higher = digit.")
+    threshold: float = Field(ge=0.0, le=1.0, description="Scores below it are not a digit.")
 
 
 class ModelCard(BaseModel):
@@ -36,6 +50,9 @@ class ModelCard(BaseModel):
     labels: list[str]
     created: datetime | None = Field(
         None, description="When the model was built (ISO 8601); picks the newest version."
+    )
+    digit_score: DigitScoreRule | None = Field(
+        None, description="The reject option, when the model has one (``training.calibrate``)."
     )
     quantization: dict[str, Any] | None = Field(
         None, description="How the weights were quantised (``benchmarks.quantize``), if they were."

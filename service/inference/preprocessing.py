@@ -25,6 +25,7 @@ MNIST_SIDE = 28
 DIGIT_BOX = 20
 INK_FRACTION = 0.25
 MIN_CONTRAST = 16
+NO_INK_REASON = "no ink: the image is blank, a uniform colour, or only faint noise"
 
 
 def apply_polarity(pixels: np.ndarray, invert: InvertMode) -> np.ndarray:
@@ -71,6 +72,15 @@ def _border_plane(pixels: np.ndarray) -> np.ndarray:
 def to_model_input(pixels: np.ndarray, invert: InvertMode) -> np.ndarray:
     """Greyscale pixels of any size to the model's 28x28: polarity, background, layout."""
     return to_mnist_layout(remove_background(apply_polarity(pixels, invert)))
+
+
+def has_ink(model_input: np.ndarray) -> bool:
+    """Whether the model's input has any pixel bright enough to be ink (the crop's own test).
+
+    Every blank, uniform or faintly noisy image ends up (nearly) black here, and the model would
+    still name a digit for it; such an image is not a digit, whatever the model says.
+    """
+    return bool(model_input.max() > INK_FRACTION * 255)
 
 
 def to_mnist_layout(pixels: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from service.inference.classifier import Classifier
 from service.inference.errors import NotFound, NotReady
-from service.inference.model_card import ModelLoadError
+from service.inference.model_card import ModelLoadError, card_beside
 from service.inference.repository_files import (
     RepositoryLayout,
     default_version,
@@ -195,7 +195,7 @@ class ModelRepository:
         """Read every card of the folder (or the single model's); any problem names its file."""
         if self.model_path is None:
             return scan_folder(self.folder)  # type: ignore[arg-type]
-        card_path = self.card_path or self.model_path.with_suffix(".json")
+        card_path = self.card_path or card_beside(self.model_path)
         files = version_files(self.model_path, card_path)
         return RepositoryLayout({files.card.name: [files]})
 
@@ -210,7 +210,7 @@ class ModelRepository:
         default = default_version(name, versions, layout, self.source)
         with self._load_lock:
             classifiers = {
-                files.card.version: Classifier.load(
+                files.card.version: Classifier.from_files(
                     files.model_path, files.card_path, self.intra_op_threads
                 )
                 for files in versions

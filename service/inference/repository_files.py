@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.inference.model_card import ModelCard, ModelLoadError, read_model_card
+from service.inference.model_card import ModelCard, ModelLoadError, card_beside, read_model_card
 
 REPOSITORY_FILE = "repository.json"
 REPOSITORY_FILE_SHAPE = (
@@ -51,7 +51,7 @@ def scan_folder(folder: Path) -> RepositoryLayout:
     models: dict[str, list[VersionFiles]] = {}
     seen: dict[tuple[str, str], Path] = {}
     for model_path in sorted(folder.glob("*.onnx")):
-        files = version_files(model_path, model_path.with_suffix(".json"))
+        files = version_files(model_path, card_beside(model_path))
         card = files.card
         key = (card.name, card.version)
         if key in seen:

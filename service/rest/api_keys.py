@@ -13,8 +13,8 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.inference.auth import ApiKeys, Unauthorized
-from service.rest.errors import count_rejection, error_body, header_pairs
-from service.rest.raw import header, route_path, send_body
+from service.rest.asgi import header, route_path
+from service.rest.errors import refusal
 
 OPEN_PATHS = re.compile(
     r"^/(?:$|static/[^/]+$|docs(?:/assets/[^/]+)?$|openapi\.json$|v2/health/(?:live|ready)$"
@@ -37,8 +37,7 @@ class ApiKeyGuard:
         try:
             self.keys.check(header(scope, b"authorization"))
         except Unauthorized as error:
-            count_rejection(scope["app"], error.reason)
-            await send_body(send, 401, error_body(error.message), headers=header_pairs(error))
+            await refusal(scope, receive, send, error)
             return
         await self.app(scope, receive, send)
 

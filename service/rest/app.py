@@ -1,4 +1,5 @@
-"""The app factory: ``create_app(settings)`` builds the dataplane, the routes and the ASGI stack."""
+"""The REST app factory: ``create_rest_app(settings)`` builds the dataplane, the routes and the
+ASGI stack (``service.app.create_app`` is the served app: this, with gRPC in its lifespan)."""
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -6,12 +7,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp
+from fastapi.routing import APIRoute
 
 from service.inference.auth import ApiKeys
 from service.inference.dataplane import SERVER_NAME, SERVER_VERSION, DataPlane
 from service.inference.repository import ModelRepository, open_repository
 from service.rest.api_keys import ApiKeyGuard, document_api_keys
+from service.rest.connection import CONNECTION_POLICY, ConnectionPolicy
 from service.rest.errors import install_error_handlers
 from service.rest.middleware import (
     RequestBodyGuard,
@@ -19,8 +21,6 @@ from service.rest.middleware import (
     RouteTemplates,
     refusal_recorder,
 )
-from service.rest.protocol import CONNECTION_POLICY, ConnectionPolicy
-from service.rest.raw import HotRoutes, RawRoute
 from service.rest.reload_signal import reload_on_sighup
 from service.rest.routes import docs, metrics, page, predict, repository, v2
 from service.settings import Settings
@@ -29,7 +29,6 @@ DESCRIPTION = (
     "Classifies handwritten digit images with an MLP trained on MNIST, served by onnxruntime. "
     "`POST /predict` takes images; the `/v2` routes speak the Open Inference Protocol."
 )
-HOT_ROUTES: list[RawRoute] = [*predict.ROUTES, *v2.ROUTES]
 # The service's metrics are Prometheus (/metrics): FastAPI's OpenTelemetry hooks stay off, so
 # that no request pays for asking whether an OpenTelemetry provider is configured.
 TELEMETRY_OFF = {"tracing": False, "metrics": False, "logs": False}
@@ -39,24 +38,7 @@ Companion = Callable[[DataPlane], AbstractAsyncContextManager[object]]
 
 
 class App(FastAPI):
-    """FastAPI with the service's ASGI stack around it, outermost first: request observation
-    (metrics, access log), CORS and the API-key check when configured, the request body guard,
-    then the hot routes, which answer their POSTs before FastAPI's own middleware and router
-    are entered."""
-
-    def build_middleware_stack(self) -> ASGIApp:
-        settings = self.state.dataplane.settings
-        app: ASGIApp = HotRoutes(super().build_middleware_stack(), HOT_ROUTES)
-        app = RequestBodyGuard(app, max_bytes=settings.max_request_bytes)
-        if settings.all_api_keys:
-            app = ApiKeyGuard(app, ApiKeys(settings.all_api_keys))
-        if settings.cors_origins:  # outside the key check: preflights and 401s get CORS headers
-            origins, methods = settings.cors_origins, ["GET", "POST"]
-            app = CORSMiddleware(
-                app, allow_origins=origins, allow_methods=methods, allow_headers=["Authorization"]
-            )
-        metrics, templates = self.state.dataplane.metrics, self.state.route_templates
-        return RequestObserver(app, metrics, settings.access_log, templates)
+    """FastAPI whose OpenAPI document shows the API key when keys are set."""
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document, plus the Bearer key on the guarded routes when keys are set."""
@@ -67,7 +49,7 @@ class App(FastAPI):
         return self.openapi_schema
 
 
-def create_app(
+def create_rest_app(
     settings: Settings | None = None,
     models: ModelRepository | None = None,
     companions: Sequence[Companion] = (),
@@ -82,7 +64,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         settings = dataplane.settings
-        dataplane.load(models or open_repository(settings))
+        dataplane.serve_repository(models or open_repository(settings))
         async with AsyncExitStack() as stack:
             stack.enter_context(reload_on_sighup(dataplane))
             for companion in companions:
@@ -91,7 +73,7 @@ def create_app(
             templates = app.state.route_templates
             recorder = refusal_recorder(templates, dataplane.metrics, settings.access_log)
             yield {CONNECTION_POLICY: ConnectionPolicy(settings.read_timeout, recorder)}
-        dataplane.unload()
+        dataplane.stop_serving()
 
     app = App(
         title=SERVER_NAME,
@@ -104,14 +86,40 @@ def create_app(
     )
     app.state.dataplane = dataplane
     install_error_handlers(app)
-    app.router.routes.extend(HOT_ROUTES)
+    # The hot routes first: the router tries routes in order.
+    predict.add_routes(app.router)
+    v2.add_infer_routes(app.router)
     routers = [v2.router, page.router, metrics.router, docs.router]
     if dataplane.settings.model_control:
         routers.append(repository.router)
     for router in routers:
         app.include_router(router)
-    paths = [route.path for router in routers for route in router.routes]
-    app.state.route_templates = RouteTemplates(
-        [app.openapi_url, *(route.path for route in HOT_ROUTES), *paths]
-    )
+    paths = [route.path for route in app.router.routes if isinstance(route, APIRoute)]
+    paths += [route.path for router in routers for route in router.routes]
+    app.state.route_templates = RouteTemplates([app.openapi_url, *paths])
+    add_service_middleware(app, dataplane)
     return app
+
+
+def add_service_middleware(app: FastAPI, dataplane: DataPlane) -> None:
+    """The service's middleware in the app's one stack, outermost first: request observation
+    (metrics, access log), CORS and the API-key check when configured, the request body guard.
+    Middleware a user adds later with ``app.add_middleware`` goes outside them all and sees
+    every request, the hot routes' included."""
+    settings = dataplane.settings
+    app.add_middleware(RequestBodyGuard, max_bytes=settings.max_request_bytes)
+    if settings.all_api_keys:
+        app.add_middleware(ApiKeyGuard, keys=ApiKeys(settings.all_api_keys))
+    if settings.cors_origins:  # outside the key check: preflights and 401s get CORS headers
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization"],
+        )
+    app.add_middleware(
+        RequestObserver,
+        metrics=dataplane.metrics,
+        access_log=settings.access_log,
+        templates=app.state.route_templates,
+    )

@@ -14,7 +14,7 @@ from service.inference.dataplane import DataPlane
 
 
 def dataplane_of(app: ASGIApp) -> DataPlane:
-    """The dataplane the app was built with (``create_app`` puts it in ``app.state``)."""
+    """The dataplane the app was built with (``create_rest_app`` puts it in ``app.state``)."""
     return app.state.dataplane
 
 

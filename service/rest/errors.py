@@ -1,8 +1,9 @@
 """The one place errors become HTTP responses: ``{"error": message}`` with the error's status.
 
-FastAPI's exception handlers (every route but the hot ones) and the lean layer
-(``service.rest.raw``) both render through ``error_body`` and count through
-``count_rejection``, so a refusal reads and counts the same whichever path served it.
+FastAPI's exception handlers render what the routes raise; the middleware that refuses a
+request before routing (the API-key check, the body guard) sends ``refusal`` the same way; the
+server's own 408 (``service.rest.uvicorn_hooks``) writes ``error_body``. A refusal reads and counts
+the same wherever it is made.
 """
 
 import json
@@ -14,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.inference.errors import ServiceError, invalid_request
 
@@ -70,6 +71,13 @@ def render_service_error(request: Request, error: ServiceError) -> Response:
     return error_response(error.status_code, error.message, error.headers or None)
 
 
+async def refusal(scope: Scope, receive: Receive, send: Send, error: ServiceError) -> None:
+    """Send ``error`` from pure ASGI middleware, counted and rendered as the handlers do."""
+    count_rejection(scope["app"], error.reason)
+    response = error_response(error.status_code, error.message, error.headers or None)
+    await response(scope, receive, send)
+
+
 async def _render_service_error(request: Request, error: Exception) -> Response:
     if not isinstance(error, ServiceError):
         raise TypeError(f"unexpected error type {type(error).__name__}")
@@ -105,10 +113,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _render_http_error)
     app.add_exception_handler(RequestValidationError, _render_validation_error)
     app.add_exception_handler(Exception, _render_unexpected_error)
-
-
-def header_pairs(error: ServiceError) -> list[tuple[bytes, bytes]] | None:
-    """The headers an error carries, as ASGI pairs (None when it carries none)."""
-    if not error.headers:
-        return None
-    return [(name.lower().encode(), value.encode()) for name, value in error.headers.items()]

@@ -2,7 +2,7 @@
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -10,14 +10,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.inference.errors import PayloadTooLarge
 from service.inference.metrics import Metrics
 from service.logs import log_access
+from service.rest.connection import CONNECTION, RefusalRecorder
 from service.rest.errors import (
     ClientClosedRequest,
     RequestTimeout,
     body_stalled_message,
-    count_rejection,
-    error_body,
+    refusal,
 )
-from service.rest.protocol import CONNECTION
 
 access_logger = logging.getLogger("service.access")
 
@@ -43,7 +42,8 @@ class RequestBodyGuard:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await self._refuse(scope, send, f"the request body is {declared} bytes")
+            too_large = self._message(f"the request body is {declared} bytes")
+            await refusal(scope, receive, send, PayloadTooLarge(too_large, "body_too_large"))
             return
         extensions = scope.get("extensions")
         connection = extensions.get(CONNECTION) if extensions else None
@@ -69,16 +69,6 @@ class RequestBodyGuard:
 
     def _message(self, what: str) -> str:
         return f"{what}; at most {self.max_bytes} bytes are allowed"
-
-    async def _refuse(self, scope: Scope, send: Send, what: str) -> None:
-        count_rejection(scope["app"], "body_too_large")
-        body = error_body(self._message(what))
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -155,7 +145,7 @@ def observe_request(
 
 def refusal_recorder(
     templates: RouteTemplates, metrics: Metrics, access_log: bool
-) -> Callable[[Scope | None, int, str, float], None]:
+) -> RefusalRecorder:
     """Count and log, as ``RequestObserver`` would, a request the server refused or lost before
     the app had it (``ConnectionPolicy.record_refusal``), under the route it was for."""
 

@@ -1,11 +1,11 @@
 """A small in-memory multipart/form-data reader.
 
-Starlette's form parser spools files over 1 MB to disk (a read-only container has none) and
+Starlette's form parser spools large files to disk (a read-only container has none) and
 builds objects we do not need; the body is already bounded by the size limit, so parts are
 collected as bytes. A well-formed body (what every client sends) is split with ``bytes.find``;
 anything unusual goes through python-multipart's streaming parser, which decides and words
-the error. The split costs a few µs where the streaming parser's per-part callbacks cost about
-50 µs in a live request (benchmarks/levers.py). tests/service/test_multipart_equivalence.py
+the error. The split costs a fraction of the streaming parser's per-part callbacks
+(benchmarks/levers.py, "streaming multipart"). tests/service/test_multipart_equivalence.py
 checks, on Hypothesis-generated bodies, that the split finds the same parts as the streaming
 parser or refuses as it does.
 """
@@ -76,8 +76,8 @@ def parse_options(value: str | bytes) -> tuple[bytes, dict[bytes, bytes]]:
     """``parse_options_header`` from python-multipart, with the same result, faster.
 
     A plain header (no quoted ``;``, no backslash escape, no RFC 2231 ``*`` parameter) is
-    split with ``str.split`` in ~1 µs; anything else goes to python-multipart, which takes
-    ~5 µs for every header. tests/service/test_multipart_equivalence.py checks the two agree.
+    split with ``str.split``, several times faster; anything else goes to python-multipart.
+    tests/service/test_multipart_equivalence.py checks the two agree.
     """
     text = value.decode("latin-1") if isinstance(value, bytes) else value
     if not text or ";" not in text or "\\" in text or "*" in text:

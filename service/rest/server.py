@@ -1,11 +1,9 @@
 """Serving the REST app with uvicorn: one process, or workers that build their own app."""
 
-import contextlib
 import copy
 import logging
 import logging.config
 import os
-import signal
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -13,11 +11,11 @@ from typing import Any
 import uvicorn
 import uvicorn.config
 from fastapi import FastAPI
-from uvicorn.supervisors import Multiprocess
 
 from service.inference.metrics import MULTIPROCESS_DIRECTORY_VARIABLE
 from service.inference.model_control import SUPERVISOR_VARIABLE
 from service.inference.repository import ModelRepository
+from service.rest.uvicorn_hooks import ReloadingWorkers, uvicorn_options
 from service.settings import LogFormat, Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -26,9 +24,9 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def logging_config(level: str, log_format: LogFormat = "text") -> dict[str, Any]:
     """uvicorn's logging plus the service's, in one format for both: ``LOG_FORMAT`` lines, or
     JSON lines (``MNIST_LOG_FORMAT=json``) for log collectors. Records go to stderr; access
-    lines through a ``BatchingStreamHandler`` (written by a thread in batches: half the CPU per
-    line, and a full stderr pipe cannot stall the event loop). uvicorn applies it in every
-    worker process too, which otherwise would not configure the service's loggers at all."""
+    lines through an ``AccessLogHandler`` (a bounded queue written by a thread, so that a full
+    stderr pipe cannot stall the event loop). uvicorn applies it in every worker process too,
+    which otherwise would not configure the service's loggers at all."""
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     if log_format == "json":
         config["formatters"]["service"] = {"()": "service.logs.JsonLinesFormatter"}
@@ -42,7 +40,7 @@ def logging_config(level: str, log_format: LogFormat = "text") -> dict[str, Any]
     stderr = {"formatter": "service", "stream": "ext://sys.stderr"}
     config["handlers"]["service"] = {"class": "logging.StreamHandler", **stderr}
     config["handlers"]["service_access"] = {
-        "class": "service.logs.BatchingStreamHandler",
+        "class": "service.logs.AccessLogHandler",
         **stderr,
     }
     config["root"] = {"level": level.upper(), "handlers": ["service"]}
@@ -51,12 +49,9 @@ def logging_config(level: str, log_format: LogFormat = "text") -> dict[str, Any]
 
 
 def configure_logging(level: str, log_format: LogFormat = "text") -> dict[str, Any]:
-    """Apply ``logging_config``, and stop collecting what ``LOG_FORMAT`` never shows.
-
-    The caller's file and line (a stack walk), thread, process id and process name cost ~10 µs
-    of the ~20 µs a record takes to create: the Logging HOWTO's "Optimization" switches.
+    """Apply ``logging_config``, and stop collecting what ``LOG_FORMAT`` never shows: the
+    thread, process id and process name (the Logging HOWTO's "Optimization" switches).
     """
-    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
@@ -72,12 +67,12 @@ def serve(
     settings: Settings,
     models: ModelRepository | None,
     log_config: dict[str, Any],
-    create_app: AppFactory,
+    app_factory: AppFactory,
 ) -> None:
     """Run uvicorn until it is stopped; one worker serves the models already loaded, several
     load their own (and SIGHUP to this process has each reload them in place).
 
-    ``create_app(settings, models=...)`` builds the served app (``service.app``'s: REST with
+    ``app_factory(settings, models=...)`` builds the served app (``service.app``'s: REST with
     gRPC beside it); with several workers each calls it by its import path.
     """
     options = {
@@ -86,35 +81,15 @@ def serve(
         "log_level": settings.log_level,
         "log_config": log_config,
         "access_log": False,
-        # uvicorn's httptools protocol with the read timeout it lacks.
-        "http": "service.rest.protocol:ReadTimeoutProtocol",
+        **uvicorn_options(),
     }
     if settings.workers == 1:
-        uvicorn.run(create_app(settings, models=models), **options)
+        uvicorn.run(app_factory(settings, models=models), **options)
         return
     # Workers build their own app from the environment and share metrics through files.
     with tempfile.TemporaryDirectory(prefix="mnist-mlp-metrics-") as metrics_directory:
         os.environ.setdefault(MULTIPROCESS_DIRECTORY_VARIABLE, metrics_directory)
         os.environ[SUPERVISOR_VARIABLE] = str(os.getpid())
-        factory = f"{create_app.__module__}:{create_app.__qualname__}"
+        factory = f"{app_factory.__module__}:{app_factory.__qualname__}"
         config = uvicorn.Config(factory, factory=True, workers=settings.workers, **options)
         ReloadingWorkers(config, sockets=[config.bind_socket()]).run()
-
-
-class ReloadingWorkers(Multiprocess):
-    """uvicorn's worker supervisor, except that SIGHUP goes on to every worker, which reloads
-    its models in place (verified, then swapped): uvicorn's own SIGHUP restarts the workers,
-    and a retiring worker closes its idle keep-alive connections, which a client sending at
-    that instant sees as a dropped request (5 in one run of
-    tests/reliability/test_reload_under_load.py)."""
-
-    def handle_hup(self) -> None:
-        logging.getLogger("service.repository").info(
-            "SIGHUP: every worker reloads the model repository"
-        )
-        for process in self.processes:
-            # A worker still starting loads the repository anyway, and has no handler yet: a
-            # SIGHUP would end it.
-            if process.pid is not None and process.is_ready(timeout=1):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGHUP)

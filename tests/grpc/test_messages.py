@@ -6,7 +6,7 @@ from google.protobuf.message import DecodeError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.grpc.messages import InferRequest, read_infer_request
+from service.grpc.messages import ReceivedModelInfer, read_infer_request
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 
 
@@ -19,7 +19,7 @@ def message(raw: list[bytes], model: str = "mnist_mlp", shape: tuple = (1, 28, 2
     return request
 
 
-def parsed_like_protobuf(received: InferRequest, data: bytes) -> bool:
+def parsed_like_protobuf(received: ReceivedModelInfer, data: bytes) -> bool:
     """The reader's answer is protobuf's parse of the same bytes, split in two."""
     expected = pb.ModelInferRequest.FromString(data)
     raw = [bytes(view) for view in received.raw_input_contents]

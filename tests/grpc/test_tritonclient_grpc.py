@@ -83,12 +83,16 @@ def test_infer_answers_what_onnxruntime_answers(
     client: triton_grpc.InferenceServerClient, shipped_model_path: Path, count: int
 ) -> None:
     batch = images(count, seed=count)
-    expected = onnxruntime.InferenceSession(str(shipped_model_path)).run(None, {"image": batch})[0]
+    session = onnxruntime.InferenceSession(str(shipped_model_path))
+    probabilities, scores = session.run(["probabilities", "digit_score"], {"image": batch})
     answer = client.infer(MODEL, [grpc_input(batch)], request_id=f"batch-{count}")
-    np.testing.assert_allclose(answer.as_numpy("probabilities"), expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        answer.as_numpy("probabilities"), probabilities, rtol=1e-5, atol=1e-7
+    )
+    np.testing.assert_allclose(answer.as_numpy("digit_score"), scores, rtol=1e-5, atol=1e-7)
     response = answer.get_response()
     assert response.id == f"batch-{count}" and response.model_name == MODEL
-    assert len(response.raw_output_contents) == 1
+    assert len(response.raw_output_contents) == 2  # every output, when none is named
 
 
 def test_a_version_and_the_outputs_asked_for_are_honoured(

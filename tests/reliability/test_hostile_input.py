@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import service
-from service.rest.app import create_app
+from service.rest.app import create_rest_app
 from service.settings import Settings
 from tests.reliability.payloads import (
     INFER,
@@ -319,7 +319,7 @@ REFUSALS = PREDICT_REFUSALS + V2_REFUSALS
 @pytest.fixture(scope="module")
 def client(model_path: Path) -> Iterator[TestClient]:
     """One app with the default limits for the whole table: later cases see what earlier did."""
-    with TestClient(create_app(Settings(model_path=model_path, access_log=False))) as client:
+    with TestClient(create_rest_app(Settings(model_path=model_path, access_log=False))) as client:
         yield client
 
 

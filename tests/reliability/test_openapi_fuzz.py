@@ -9,14 +9,16 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import CHECKS, load_all_checks, positive_data_acceptance
 
-from service.rest.app import create_app
+from service.rest.app import create_rest_app
 from service.settings import Settings
 from tests.support.models import write_model
 
 # schemathesis 4 builds its tests at collection time, before fixtures exist (its fixture-based
 # loader fails on pytest 9), so the tiny model goes to a directory removed when Python exits.
 MODEL_DIRECTORY = tempfile.TemporaryDirectory(prefix="mnist-openapi-")
-APP = create_app(Settings(model_path=write_model(Path(MODEL_DIRECTORY.name)), access_log=False))
+APP = create_rest_app(
+    Settings(model_path=write_model(Path(MODEL_DIRECTORY.name)), access_log=False)
+)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 load_all_checks()
 

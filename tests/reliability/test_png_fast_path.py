@@ -65,16 +65,77 @@ def test_every_simple_png_takes_the_fast_path_to_pillows_pixels(data: bytes) -> 
 
 @FAST
 @given(simple_pngs(), st.data())
-def test_damaged_bytes_never_read_differently_from_pillow(data: bytes, draw: st.DataObject) -> None:
+def test_damage_a_crc_catches_never_takes_the_fast_path(data: bytes, draw: st.DataObject) -> None:
+    """A byte flipped anywhere, or the file cut short: the CRCs (or the missing IEND) send it
+    to Pillow, which decides alone."""
     damaged = bytearray(data)
     if draw.draw(st.booleans(), label="truncate"):
         damaged = damaged[: draw.draw(st.integers(0, len(data) - 1), label="length")]
     else:
         position = draw.draw(st.integers(0, len(data) - 1), label="position")
         damaged[position] ^= draw.draw(st.integers(1, 255), label="flip")
-    fast = simple_png_grayscale(bytes(damaged), LIMITS)
+    assert simple_png_grayscale(bytes(damaged), LIMITS) is None
+
+
+def chunk_spans(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each chunk's data in a well-formed PNG."""
+    spans, offset = [], 8
+    while offset + 12 <= len(data):
+        (length,) = struct.unpack_from(">I", data, offset)
+        spans.append((offset + 8, offset + 8 + length))
+        offset += 12 + length
+    return spans
+
+
+def chunk(kind: bytes, payload: bytes) -> bytes:
+    """A chunk with its length and a right CRC."""
+    body = kind + payload
+    return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+
+
+def resealed(data: bytes, position: int, flip: int) -> bytes:
+    """A writer's damage that no checksum catches: a byte of the header fields, or of the
+    scanlines (filter bytes included) before compression, flipped; every CRC and zlib's
+    checksum right. ``position`` picks which (even: the header, odd: the scanlines)."""
+    (header_start, header_end), *rest = chunk_spans(data)
+    header = bytearray(data[header_start:header_end])
+    pixel_spans = [span for span in rest[:-1] if data[span[0] - 4 : span[0]] == b"IDAT"]
+    scanlines = bytearray(zlib.decompress(b"".join(data[a:b] for a, b in pixel_spans)))
+    if position % 2 == 0:
+        header[position // 2 % len(header)] ^= flip
+    else:
+        scanlines[position // 2 % len(scanlines)] ^= flip
+    return b"".join(
+        [
+            data[:8],
+            chunk(b"IHDR", bytes(header)),
+            chunk(b"IDAT", zlib.compress(bytes(scanlines))),
+            chunk(b"IEND", b""),
+        ]
+    )
+
+
+@FAST
+@given(simple_pngs(), st.integers(0, 2**16), st.integers(1, 255))
+def test_damage_no_checksum_catches_reads_as_pillow_reads_it(
+    data: bytes, position: int, flip: int
+) -> None:
+    damaged = resealed(data, position, flip)
+    fast = simple_png_grayscale(damaged, LIMITS)
     if fast is not None:
-        np.testing.assert_array_equal(fast, through_pillow(bytes(damaged)))
+        np.testing.assert_array_equal(fast, through_pillow(damaged))
+
+
+def test_damage_no_checksum_catches_often_takes_the_fast_path() -> None:
+    """So that the test above compares pixels, rather than passing because nothing took it."""
+    rng = np.random.default_rng(0)
+    taken = 0
+    for _ in range(50):
+        pixels = rng.integers(0, 256, (10, 10), dtype=np.uint8)
+        data = png_bytes(Image.fromarray(pixels))
+        damaged = resealed(data, int(rng.integers(0, 2**16)), int(rng.integers(1, 256)))
+        taken += simple_png_grayscale(damaged, LIMITS) is not None
+    assert taken >= 10
 
 
 def digit(mode: str) -> Image.Image:
@@ -85,9 +146,7 @@ def digit(mode: str) -> Image.Image:
 
 def with_chunk(data: bytes, kind: bytes, payload: bytes) -> bytes:
     """``data`` with one more chunk (CRC right) just after IHDR."""
-    chunk = struct.pack(">I4s", len(payload), kind) + payload
-    chunk += struct.pack(">I", zlib.crc32(chunk[4:]))
-    return data[:33] + chunk + data[33:]
+    return data[:33] + chunk(kind, payload) + data[33:]
 
 
 def text_chunk(key: str, value: str) -> PngImagePlugin.PngInfo:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from service.inference.auth import ApiKeys, Unauthorized
 from service.rest.api_keys import ApiKeyGuard
-from service.rest.app import create_app
+from service.rest.app import create_rest_app
 from service.settings import Settings
 from tests.service.test_model_loading import run_service
 from tests.support.images import png_bytes
@@ -32,7 +32,7 @@ MANAGEMENT = ["/v2/repository/index", "/v2/repository/models/mnist_mlp/load"]
 @pytest.fixture
 def keyed_client(tiny_model_path: Path) -> Iterator[TestClient]:
     settings = Settings(model_path=tiny_model_path, api_keys=[KEY, OTHER_KEY])
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_rest_app(settings)) as client:
         yield client
 
 
@@ -108,7 +108,7 @@ def test_refusals_are_counted_and_the_key_is_never_logged(
 def test_a_cors_preflight_needs_no_key(tiny_model_path: Path) -> None:
     origin = "https://digits.example"
     settings = Settings(model_path=tiny_model_path, api_keys=[KEY], cors_origins=[origin])
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_rest_app(settings)) as client:
         preflight = client.options(
             "/predict",
             headers={

@@ -13,12 +13,13 @@ import orjson
 import pytest
 import tritonclient.grpc as triton_grpc
 
-from service.inference.batching import MAX_TURNS
+from service.inference import batching
+from service.inference.batching import MAX_CALLS_AT_ONCE, MAX_TURNS
 from service.inference.classifier import Classifier
 from service.inference.dataplane import DataPlane
 from service.inference.repository import open_repository
-from service.inference.wire import parse_inference_body
-from service.rest.app import create_app
+from service.inference.v2 import InferRequest
+from service.rest.app import create_rest_app
 from service.settings import Settings
 from tests.support.event_loop import run_on_own_thread
 from tests.support.grpc_servers import grpc_settings, served
@@ -41,11 +42,11 @@ def batching_dataplane(model_path: Path) -> DataPlane:
     where = {"model_repository": model_path} if model_path.is_dir() else {"model_path": model_path}
     settings = Settings(**where, access_log=False, dynamic_batching=True)
     dataplane = DataPlane(settings)
-    dataplane.load(open_repository(settings))
+    dataplane.serve_repository(open_repository(settings))
     return dataplane
 
 
-class ModelCalls:
+class CountedRuns:
     """Counts ``Classifier.run`` calls (and the images in each), optionally failing them."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, error: Exception | None = None) -> None:
@@ -67,17 +68,24 @@ def one_image_requests(count: int, version: str | None = None) -> list[tuple]:
         (
             "mnist_mlp",
             version,
-            parse_inference_body(orjson.dumps(infer_body(ARRAYS[i : i + 1])), None),
+            InferRequest.from_rest(orjson.dumps(infer_body(ARRAYS[i : i + 1])), None),
         )
         for i in range(count)
     ]
+
+
+def infer(dataplane: DataPlane, request: tuple) -> Any:
+    """``dataplane.infer`` of a (model, version, request) triple, the model looked up first as
+    the transports do."""
+    name, version, received = request
+    return dataplane.infer(dataplane.model(name, version), received)
 
 
 def gather(dataplane: DataPlane, requests: list[tuple]) -> list[Any]:
     """Every request's ``infer`` started in the same event-loop turn; results or errors."""
 
     async def main() -> list[Any]:
-        calls = [dataplane.infer(*request) for request in requests]
+        calls = [infer(dataplane, request) for request in requests]
         return await asyncio.gather(*calls, return_exceptions=True)
 
     return run_on_own_thread(main())
@@ -92,7 +100,7 @@ def test_requests_of_one_turn_share_one_model_call(
     tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dataplane = batching_dataplane(tiny_model_path)
-    calls = ModelCalls(monkeypatch)
+    calls = CountedRuns(monkeypatch)
     results = gather(dataplane, one_image_requests(8))
     assert calls.sizes == [8]
     answers = np.concatenate([probabilities(result) for result in results])
@@ -103,7 +111,7 @@ def test_versions_served_side_by_side_never_share_a_call(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dataplane = batching_dataplane(two_versions(tmp_path))
-    calls = ModelCalls(monkeypatch)
+    calls = CountedRuns(monkeypatch)
     requests = [*one_image_requests(3, "a"), *one_image_requests(3, "b")]
     results = gather(dataplane, requests)
     assert sorted(calls.sizes) == [3, 3]
@@ -125,7 +133,7 @@ def test_a_dynamically_quantised_model_runs_each_request_alone(
     model_path = write_model(tmp_path, build_tiny_model(), quantization=DYNAMIC_QUANTISATION)
     dataplane = batching_dataplane(model_path)
     assert not dataplane.model().card.batch_independent
-    calls = ModelCalls(monkeypatch)
+    calls = CountedRuns(monkeypatch)
     gather(dataplane, one_image_requests(4))
     assert calls.sizes == [1, 1, 1, 1]
 
@@ -134,7 +142,7 @@ def test_a_model_error_reaches_every_request_of_the_call(
     tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dataplane = batching_dataplane(tiny_model_path)
-    calls = ModelCalls(monkeypatch, error=RuntimeError("onnxruntime failed"))
+    calls = CountedRuns(monkeypatch, error=RuntimeError("onnxruntime failed"))
     results = gather(dataplane, one_image_requests(3))
     assert calls.sizes == [3]
     assert [str(result) for result in results] == ["onnxruntime failed"] * 3
@@ -144,12 +152,12 @@ def test_requests_that_joined_a_cancelled_leader_still_get_their_answers(
     tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dataplane = batching_dataplane(tiny_model_path)
-    calls = ModelCalls(monkeypatch)
+    calls = CountedRuns(monkeypatch)
     leader_request, follower_request = one_image_requests(2)
 
     async def main() -> tuple[bool, Any]:
-        leader = asyncio.create_task(dataplane.infer(*leader_request))
-        follower = asyncio.create_task(dataplane.infer(*follower_request))
+        leader = asyncio.create_task(infer(dataplane, leader_request))
+        follower = asyncio.create_task(infer(dataplane, follower_request))
         await asyncio.sleep(0)  # the leader now waits out its turn, and the follower joined it
         leader.cancel()
         answer = await follower
@@ -172,7 +180,7 @@ def concurrently(post: Callable[[int], Any]) -> list[Any]:
 
 def test_concurrent_predict_requests_get_their_own_probabilities(tiny_model_path: Path) -> None:
     settings = Settings(model_path=tiny_model_path, access_log=False, dynamic_batching=True)
-    with live_server(create_app(settings)) as url, httpx.Client() as client:
+    with live_server(create_rest_app(settings)) as url, httpx.Client() as client:
 
         def post(index: int) -> list[float]:
             files = {"file": (f"{index}.png", png_bytes(ARRAYS[index]), "image/png")}
@@ -222,14 +230,14 @@ def test_a_call_waits_while_requests_keep_joining_but_only_so_long(
     call takes them for ``MAX_TURNS`` turns and then runs; the later ones get calls of their
     own, and everyone gets an answer."""
     dataplane = batching_dataplane(tiny_model_path)
-    calls = ModelCalls(monkeypatch)
+    calls = CountedRuns(monkeypatch)
     requests = one_image_requests(MAX_TURNS + 4)
 
     async def main() -> list[Any]:
-        tasks = [asyncio.create_task(dataplane.infer(*request)) for request in requests[:2]]
+        tasks = [asyncio.create_task(infer(dataplane, request)) for request in requests[:2]]
         for request in requests[2:]:
             await asyncio.sleep(0)
-            tasks.append(asyncio.create_task(dataplane.infer(*request)))
+            tasks.append(asyncio.create_task(infer(dataplane, request)))
         return await asyncio.gather(*tasks)
 
     results = run_on_own_thread(main())
@@ -240,19 +248,44 @@ def test_a_call_waits_while_requests_keep_joining_but_only_so_long(
     np.testing.assert_allclose(answers, expected, atol=1e-6)
 
 
-def test_a_request_known_to_be_alone_runs_at_once(
+def test_a_lone_client_seldom_waits_and_a_crowd_is_batched_again(
     tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No other request in progress: no turn is waited, so two such requests of one turn each
-    run their own call."""
+    """Requests one at a time: after waits that find nobody, calls run at once (a wait in
+    vain doubles the run of calls at once, up to MAX_CALLS_AT_ONCE); then concurrent requests
+    share calls again within that many calls, and every answer is the request's own."""
     dataplane = batching_dataplane(tiny_model_path)
-    calls = ModelCalls(monkeypatch)
+    calls = CountedRuns(monkeypatch)
+    waits: list[None] = []
+    original_turn = batching.next_turn
 
-    async def main() -> list[Any]:
-        alone = [
-            dataplane.infer(*request, others_in_progress=False) for request in one_image_requests(2)
-        ]
-        return await asyncio.gather(*alone)
+    async def counted_turn() -> None:
+        waits.append(None)
+        await original_turn()
 
-    run_on_own_thread(main())
-    assert calls.sizes == [1, 1]
+    monkeypatch.setattr(batching, "next_turn", counted_turn)
+    alone = CONCURRENT_REQUESTS
+
+    async def one_at_a_time() -> list[Any]:
+        return [await infer(dataplane, request) for request in one_image_requests(alone)]
+
+    results = run_on_own_thread(one_at_a_time())
+    assert calls.sizes == [1] * alone
+    assert len(waits) <= 6
+    answers = np.concatenate([probabilities(result) for result in results])
+    np.testing.assert_allclose(answers, expected_probabilities(tiny_model_path)[:alone], atol=1e-6)
+    calls.sizes.clear()
+    for _ in range(MAX_CALLS_AT_ONCE // 8 + 2):
+        gather(dataplane, one_image_requests(8))
+    assert max(calls.sizes) > 1
+    assert calls.sizes[-1] == 8
+
+
+def test_the_metric_counts_the_images_of_each_onnxruntime_call(tiny_model_path: Path) -> None:
+    """Eight concurrent requests of one image served by one call: one call of eight images."""
+    dataplane = batching_dataplane(tiny_model_path)
+    gather(dataplane, one_image_requests(8))
+    text = dataplane.metrics.exposition().decode()
+    labels = 'model="mnist_mlp",version="1"'
+    assert f"mnist_inference_batch_size_count{{{labels}}} 1.0" in text
+    assert f"mnist_inference_batch_size_sum{{{labels}}} 8.0" in text

@@ -19,7 +19,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def load(model_path: Path) -> Classifier:
-    return Classifier.load(model_path, model_path.with_suffix(".json"))
+    return Classifier.from_files(model_path, model_path.with_suffix(".json"))
 
 
 def test_a_good_model_loads_and_matches_onnxruntime(tiny_model_path: Path) -> None:

@@ -5,7 +5,7 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from service.rest.app import create_app
+from service.rest.app import create_rest_app
 from service.settings import Settings
 from tests.support.images import mnist_like, png_bytes
 
@@ -46,7 +46,7 @@ def test_metrics_count_requests_latency_batches_digits_and_rejections(tiny_clien
 
 
 def test_one_access_log_line_per_request(tiny_model_path, caplog: pytest.LogCaptureFixture) -> None:
-    app = create_app(Settings(model_path=tiny_model_path))
+    app = create_rest_app(Settings(model_path=tiny_model_path))
     with TestClient(app) as client, caplog.at_level(logging.INFO, logger="service.access"):
         client.get("/v2/health/ready")
         client.get("/missing")
@@ -82,12 +82,12 @@ def test_docs_list_every_route_with_its_models(tiny_client) -> None:
 
 def test_cors_is_off_unless_configured(tiny_model_path) -> None:
     preflight = {"origin": "https://example.org", "access-control-request-method": "POST"}
-    with TestClient(create_app(Settings(model_path=tiny_model_path))) as client:
+    with TestClient(create_rest_app(Settings(model_path=tiny_model_path))) as client:
         assert (
             "access-control-allow-origin"
             not in client.options("/predict", headers=preflight).headers
         )
     settings = Settings(model_path=tiny_model_path, cors_origins=["https://example.org"])
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_rest_app(settings)) as client:
         response = client.options("/predict", headers=preflight)
         assert response.headers["access-control-allow-origin"] == "https://example.org"

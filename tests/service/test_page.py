@@ -19,7 +19,7 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import APIResponse, Browser, Page, Response, Route, expect, sync_playwright
 
-from service.rest.app import create_app
+from service.rest.app import create_rest_app
 from service.settings import DEFAULT_MODEL_PATH, Settings
 from tests.support.browser import (
     CHROMIUM,
@@ -84,7 +84,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     """The real app on 127.0.0.1, on the shipped model when it is built."""
     shipped = DEFAULT_MODEL_PATH.exists()
     model = DEFAULT_MODEL_PATH if shipped else write_model(tmp_path_factory.mktemp("tiny"))
-    with live_server(create_app(Settings(model_path=model, access_log=False))) as url:
+    with live_server(create_rest_app(Settings(model_path=model, access_log=False))) as url:
         yield LiveService(url, shipped)
 
 
@@ -330,7 +330,7 @@ def keyed_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     """A live server with MNIST_API_KEYS set: /predict answers 401 without the key."""
     model = write_model(tmp_path_factory.mktemp("keyed"))
     settings = Settings(model_path=model, access_log=False, api_keys=[API_KEY])
-    with live_server(create_app(settings)) as url:
+    with live_server(create_rest_app(settings)) as url:
         yield LiveService(url, shipped=False)
 
 
@@ -350,3 +350,66 @@ def test_the_page_asks_for_the_api_key_and_sends_it_as_a_bearer_token(
         expect(page.locator("#key-form")).to_be_hidden()
         again = answer_to(page, lambda: draw(page, STROKES[7]))  # the key is kept
         assert again.ok and again.request.headers["authorization"] == f"Bearer {API_KEY}"
+
+
+def test_an_empty_pad_is_not_sent(page: Page) -> None:
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.url) if "/predict" in request.url else 0)
+
+    page.click("#predict")
+
+    expect(page.locator("#error")).to_have_text(
+        "Draw a digit on the pad first, or choose an image."
+    )
+    expect(page.locator("#digit")).to_have_text(NO_DIGIT)
+    page.click("#clear")
+    page.click("#predict")
+    expect(page.locator("#error")).to_be_visible()
+    assert sent == []
+
+
+def shape_png(size: int = 200) -> bytes:
+    """A filled square and a ring of dots, dark on light: geometry, not a digit."""
+    image = Image.new("L", (size, size), 235)
+    pen = ImageDraw.Draw(image)
+    pen.rectangle((size * 0.3, size * 0.3, size * 0.7, size * 0.7), fill=20)
+    for step in range(8):
+        x = size / 2 + size * 0.4 * math.cos(step * math.pi / 4)
+        y = size / 2 + size * 0.4 * math.sin(step * math.pi / 4)
+        pen.ellipse((x - 6, y - 6, x + 6, y + 6), fill=20)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_non_digit_is_called_one_with_the_best_guess_smaller(
+    page: Page, service: LiveService
+) -> None:
+    """With the shipped model the shape is rejected; a blank image is rejected by any model."""
+    buffer = io.BytesIO()
+    Image.new("L", (120, 120), 255).save(buffer, format="PNG")
+    response = answer_to(
+        page, lambda: choose_file(page, "blank.png", buffer.getvalue(), "image/png")
+    )
+    assert_not_a_digit_shown(page, response)
+    if service.shipped:
+        response = answer_to(page, lambda: choose_file(page, "shape.png", shape_png(), "image/png"))
+        assert_not_a_digit_shown(page, response)
+    response = answer_to(page, lambda: draw(page, STROKES[7]))
+    if response.json()["predictions"][0]["is_digit"]:
+        assert_page_shows(page, response, expected(service, 7))
+        expect(page.locator("#guess")).to_be_hidden()
+        expect(page.locator("#result")).not_to_have_class("not-digit")
+
+
+def assert_not_a_digit_shown(page: Page, response: Response) -> None:
+    assert response.ok, response.text()
+    prediction = response.json()["predictions"][0]
+    assert prediction["is_digit"] is False, prediction
+    expect(page.locator("#confidence")).to_have_text("This does not look like a digit")
+    expect(page.locator("#guess")).to_be_visible()
+    expect(page.locator("#guess")).to_contain_text(f"Best guess: {prediction['digit']}")
+    expect(page.locator("#guess")).to_contain_text(prediction["not_digit_reason"])
+    expect(page.locator("#digit")).to_have_text(str(prediction["digit"]))
+    guess_size = page.locator("#digit").evaluate("(node) => getComputedStyle(node).fontSize")
+    assert float(guess_size.removesuffix("px")) < 40  # smaller than a digit's 3.6rem

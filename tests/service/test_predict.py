@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from service.rest.app import create_app
+from service.rest.app import create_rest_app
 from service.settings import Settings
 from tests.support.images import drawn_seven, encode, mnist_like, png_bytes
 from tests.support.mnist import load_test_set
@@ -90,7 +90,7 @@ def test_200_mnist_pngs_match_onnxruntime_on_their_arrays(
     session = onnxruntime.InferenceSession(str(shipped_model_path))
     expected = session.run(None, {"image": chosen})[0].argmax(axis=1)
     settings = Settings(model_path=shipped_model_path, access_log=False, max_images_per_request=50)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_rest_app(settings)) as client:
         digits = []
         for start in range(0, PARITY_IMAGES, 50):
             files = [
@@ -104,7 +104,7 @@ def test_200_mnist_pngs_match_onnxruntime_on_their_arrays(
 
 
 def test_requests_before_the_model_is_loaded_get_503(tiny_settings: Settings) -> None:
-    client = TestClient(create_app(tiny_settings))
+    client = TestClient(create_rest_app(tiny_settings))
     response = post_file(client, png_bytes(mnist_like()))
     assert response.status_code == 503
     assert "not loaded" in response.json()["error"]

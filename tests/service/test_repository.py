@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from service.inference.model_control import reload_everything
 from service.inference.repository_files import REPOSITORY_FILE
-from service.rest.app import create_app
+from service.rest.app import create_rest_app
 from service.settings import DEFAULT_REPOSITORY, Settings
 from tests.support.images import png_bytes
 from tests.support.repositories import (
@@ -211,7 +211,7 @@ def test_with_several_workers_unload_and_an_orphan_load_say_how_to_reload(
 def test_a_single_model_path_is_a_repository_of_one(tmp_path: Path) -> None:
     model_path = write_version(tmp_path, "only", "1", 4)
     settings = Settings(model_path=model_path, access_log=False)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_rest_app(settings)) as client:
         assert client.get("/v2/models/mnist_mlp").json()["versions"] == ["1"]
         changed = write_version(tmp_path, "only", "2", 6)
         assert load(client).json() == {

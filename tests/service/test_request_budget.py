@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from service.rest.app import create_app
+from service.rest.app import create_rest_app
 from service.settings import Settings
 from tests.support.images import png_bytes, png_header_claiming
 
@@ -36,7 +36,7 @@ def small_budget_client(tiny_model_path: Path):
     settings = Settings(
         model_path=tiny_model_path, access_log=False, max_image_pixels=2000, max_request_pixels=3000
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_rest_app(settings)) as client:
         yield client
 
 

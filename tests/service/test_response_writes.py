@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.heap import YOUNG_COLLECTION_ALLOCATIONS
-from service.rest.protocol import CONTINUE, HeadWithBody
+from service.rest.uvicorn_hooks import CONTINUE, HeadWithBody
 from service.settings import Settings
 from tests.support.images import mnist_like, png_bytes
 from tests.support.live_server import live_service, start_upload

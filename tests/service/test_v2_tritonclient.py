@@ -13,7 +13,7 @@ import uvicorn
 from tritonclient.utils import InferenceServerException
 
 from service.inference.model_card import read_model_card
-from service.rest.app import create_app
+from service.rest.app import create_rest_app
 from service.settings import DEFAULT_MODEL_PATH, Settings
 from tests.support.models import write_model
 
@@ -36,7 +36,7 @@ def model_name(model_path: Path) -> str:
 @pytest.fixture(scope="module")
 def server_url(model_path: Path) -> Iterator[str]:
     """uvicorn in a thread on a free loopback port, stopped after the module's tests."""
-    app = create_app(Settings(model_path=model_path, access_log=False))
+    app = create_rest_app(Settings(model_path=model_path, access_log=False))
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     )

@@ -190,14 +190,16 @@ def request_head(path: str, content_type: str, **headers: str) -> bytes:
 
 
 @contextmanager
-def live_server(app: ASGIApp, start_timeout: float = 60.0) -> Iterator[str]:
+def live_server(app: ASGIApp, start_timeout: float = 60.0, **options: object) -> Iterator[str]:
     """Serve ``app`` with uvicorn on 127.0.0.1 in a background thread; yields its base URL.
+    ``options`` go to ``uvicorn.Config`` (``http``: the protocol class, for one).
 
     The socket is bound here, on a port the kernel picks, so the URL is known before the server
     starts and no other process can take the port in between.
     """
     listener, port = bound_listener()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    config = uvicorn.Config(app, **({"log_level": "warning", "lifespan": "on"} | options))
+    server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [listener]}, name="live-server", daemon=True
     )

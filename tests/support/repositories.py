@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime
 from fastapi.testclient import TestClient
 
-from service.rest.app import create_app
+from service.rest.app import create_rest_app
 from service.settings import Settings
 from tests.support.models import build_tiny_model, write_model
 
@@ -55,7 +55,9 @@ def probabilities(response) -> np.ndarray:
 
 def client_for(folder: Path, **settings) -> TestClient:
     """The real app serving the repository ``folder`` (enter it to load the models)."""
-    return TestClient(create_app(Settings(model_repository=folder, access_log=False, **settings)))
+    return TestClient(
+        create_rest_app(Settings(model_repository=folder, access_log=False, **settings))
+    )
 
 
 def load(client: TestClient, name: str = "mnist_mlp"):

@@ -14,7 +14,14 @@ from tests.support.images import mnist_like, png_bytes
 from tests.support.models import write_model
 from tests.training.idx_writer import write_tiny_mnist
 from training.distortions import COLUMNS, shift, uneven_paper
-from training.robustness import main, mean_without_clean, table, through_service, transformed_inputs
+from training.robustness import (
+    NON_DIGIT_COLUMN,
+    main,
+    mean_without_clean,
+    table,
+    through_service,
+    transformed_inputs,
+)
 
 LIMITS = ImageLimits(max_pixels=25_000_000, max_side=10_000)
 
@@ -93,9 +100,11 @@ def test_command_scores_an_onnx_model_on_every_column(
     printed = capsys.readouterr().out
     scores = json.loads(output.read_text(encoding="utf-8"))[str(model)]
     assert status == 0
-    assert list(scores) == [column.name for column in COLUMNS]
+    assert list(scores) == [column.name for column in COLUMNS] + [NON_DIGIT_COLUMN]
+    assert scores.pop(NON_DIGIT_COLUMN) is None  # the tiny model has no digit_score
     assert all(0.0 <= value <= 1.0 for value in scores.values())
     assert "| mean (without clean) |" in printed
+    assert f"| {NON_DIGIT_COLUMN} | - |" in printed
     assert max(len(line) for line in printed.splitlines()) <= 100
 
 

@@ -23,6 +23,8 @@ PLOT_NAMES = [
     *(f"model_{index}_{kind}.png" for index in (1, 2, 3) for kind in ("loss", "weights")),
     "confusion_matrix.png",
     "misclassified.png",
+    "reliability.png",
+    "digit_score.png",
 ]
 
 
@@ -74,7 +76,12 @@ def test_card_describes_the_onnx_model(run: Run) -> None:
     assert card["version"].endswith(card["sha256"][:8])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", card["created"])
     assert card["inputs"] == [{"name": "image", "datatype": "UINT8", "shape": [-1, 28, 28]}]
-    assert card["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]}]
+    assert card["outputs"] == [
+        {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
+        {"name": "digit_score", "datatype": "FP32", "shape": [-1]},
+    ]
+    assert card["calibration"]["parity"]["max_abs_difference"] <= 1e-5
+    assert card["digit_score"]["threshold"] == 0.5
     assert card["labels"] == [str(digit) for digit in range(10)]
     assert card["normalization"] == {"scale": 1 / 255, "in_graph": True}
     assert card["parity"]["images"] == 10_000

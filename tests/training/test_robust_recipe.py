@@ -81,6 +81,8 @@ def test_robust_run_card_puts_the_reproduction_first_and_links_every_plot(robust
     assert headings[0] == "## The notebook's three models, reproduced"
     assert "## The shipped model: the robust recipe" in headings
     assert "## Robustness" in headings
+    assert '## Calibrated confidence and "not a digit"' in headings
+    assert "reliability.png" in plots and "digit_score.png" in plots
     assert "confusion_matrix.png" in plots and "misclassified.png" in plots
     assert "model_3-robust_loss.png" in plots
     assert all(f"plots/{name}" in readme for name in plots)

@@ -1,27 +1,18 @@
 """``POST /predict``: digit images in, digits and probabilities out; a hot route."""
 
-from typing import Annotated, get_args
-from urllib.parse import parse_qsl
+from typing import Annotated
 
 import orjson
-from fastapi import Query
+from fastapi import APIRouter, Query, Request, Response
 
-from service.inference.errors import BadRequest
 from service.inference.preprocessing import InvertMode
 from service.inference.schemas import PredictResponse
 from service.rest.dependencies import dataplane_of
 from service.rest.openapi import error_responses
-from service.rest.raw import (
-    JSON,
-    RawResponse,
-    RawRoute,
-    header,
-    others_in_progress,
-    read_body,
-)
+from service.rest.routing import DirectRoute
 from service.rest.uploads import uploads_from_body
 
-INVERT_MODES: tuple[str, ...] = get_args(InvertMode)
+JSON = "application/json"
 IMAGE_CONTENT = {"schema": {"type": "string", "format": "binary"}}
 REQUEST_BODY = {
     "requestBody": {
@@ -60,49 +51,28 @@ VersionQuery = Annotated[
 ]
 
 
-async def predict(invert: InvertQuery = "auto", version: VersionQuery = None) -> PredictResponse:
+async def predict(
+    request: Request, invert: InvertQuery = "auto", version: VersionQuery = None
+) -> Response:
     """Decode each image to MNIST's 28x28 form and classify them all in one model call."""
-    raise NotImplementedError("served by answer_predict")
-
-
-def query_parameters(query_string: bytes) -> dict[str, str]:
-    """The query's parameters, the last value of each."""
-    if not query_string:
-        return {}
-    return dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
-
-
-def invert_mode(parameters: dict[str, str]) -> InvertMode:
-    """The ``invert`` query parameter, refused as FastAPI words it."""
-    mode = parameters.get("invert", "auto")
-    if mode not in INVERT_MODES:
-        allowed = ", ".join(repr(choice) for choice in INVERT_MODES[:-1])
-        raise BadRequest(
-            f"invalid request: query.invert: Input should be {allowed} or {INVERT_MODES[-1]!r}",
-            "invalid_request",
-        )
-    return mode
-
-
-async def answer_predict(scope, receive) -> RawResponse:
-    """The query, then the model (503 before the body is read), then the body and images."""
-    parameters = query_parameters(scope["query_string"])
-    invert, version = invert_mode(parameters), parameters.get("version")
-    dataplane = dataplane_of(scope["app"])
-    dataplane.model(None, version)
-    body = await read_body(receive)
-    uploads = uploads_from_body(header(scope, b"content-type"), body)
+    dataplane = dataplane_of(request.app)
+    classifier = dataplane.model(None, version)  # 404 or 503 before the body is read
+    body = await request.body()
+    uploads = uploads_from_body(request.headers.get("content-type"), body)
     # Written with orjson rather than through ``PredictResponse`` (which documents the body):
     # the card guarantees ten labelled outputs, and the bytes are the same as pydantic's.
-    answer = await dataplane.predict(uploads, invert, version, others_in_progress(scope))
-    return orjson.dumps(answer), JSON, None
+    answer = await dataplane.predict(classifier, uploads, invert)
+    return Response(orjson.dumps(answer), media_type=JSON)
 
 
-ROUTES = [
-    RawRoute(
+def add_routes(router: APIRouter) -> None:
+    """``POST /predict``, on the app's own router: a route of an included router is matched
+    twice a request (once to select the router, once within it)."""
+    router.add_api_route(
         "/predict",
         predict,
-        answer_predict,
+        methods=["POST"],
+        route_class_override=DirectRoute,
         response_model=PredictResponse,
         response_model_exclude_none=True,
         openapi_extra=REQUEST_BODY,
@@ -110,4 +80,3 @@ ROUTES = [
         summary="Classify one or more digit images",
         tags=["predict"],
     )
-]

@@ -1,17 +1,20 @@
 """Open Inference Protocol (KServe V2) REST routes, with Triton's binary tensor data extension.
 
 Each operation has one handler; its ``/versions/{model_version}`` path is stacked on it, and the
-version reaches the dataplane as None on the unversioned path. Inference is a hot route.
+version reaches the dataplane as None on the unversioned path. Inference is a ``DirectRoute``.
 """
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
-from service.inference.codec import InferenceResult
+from service.inference.binary_data import HEADER_LENGTH
+from service.inference.classifier import Classifier
 from service.inference.dataplane import DataPlane
 from service.inference.dataplane import server_metadata as describe_server
+from service.inference.limits import SMALL_BODY_BYTES
 from service.inference.protocol import (
     InferenceRequest,
     InferenceResponse,
@@ -22,25 +25,16 @@ from service.inference.protocol import (
     ServerMetadata,
     inline_schema,
 )
-from service.inference.wire import HEADER_LENGTH, encode_response, parse_inference_body
+from service.inference.v2 import InferRequest, InferResponse
 from service.rest.content_encoding import decode_content
 from service.rest.dependencies import DataPlaneDep, ModelPath, dataplane_of
 from service.rest.openapi import error_responses
-from service.rest.raw import (
-    JSON,
-    RawResponse,
-    RawRoute,
-    header,
-    others_in_progress,
-    read_body,
-)
+from service.rest.routing import DirectRoute
 
 router = APIRouter(prefix="/v2", tags=["v2"])
 
-# Parsing and decoding a small body costs less than the hop to a worker thread.
-INLINE_BODY_BYTES = 64 * 1024
-HEADER_LENGTH_NAME = HEADER_LENGTH.lower().encode()
-BINARY = b"application/octet-stream"
+JSON = "application/json"
+BINARY = "application/octet-stream"
 BINARY_CONTENT = {"schema": {"type": "string", "format": "binary"}}
 VERSION_PARAMETER = {
     "parameters": [
@@ -66,6 +60,7 @@ INFER_RESPONSES = error_responses(400, 404, 413, 415, 503) | {
     }
 }
 MODEL_RESPONSES = error_responses(404, 503)
+Endpoint = Callable[..., Awaitable[Any]]
 
 
 @router.get("", summary="Server metadata")
@@ -86,94 +81,96 @@ async def ready(dataplane: DataPlaneDep) -> ReadyResponse:
     return ReadyResponse(ready=dataplane.ready())
 
 
-@router.get("/models/{model_name}", responses=MODEL_RESPONSES, summary="Model metadata")
-@router.get(
-    "/models/{model_name}/versions/{model_version}",
-    responses=MODEL_RESPONSES,
-    openapi_extra=VERSION_PARAMETER,
-    summary="Model version metadata",
-)
+def model_routes(suffix: str, summary: str) -> Callable[[Endpoint], Endpoint]:
+    """Declare ``endpoint`` on ``/models/{model_name}<suffix>`` and on its version's path."""
+
+    def declare(endpoint: Endpoint) -> Endpoint:
+        router.get(f"/models/{{model_name}}{suffix}", responses=MODEL_RESPONSES, summary=summary)(
+            endpoint
+        )
+        router.get(
+            f"/models/{{model_name}}/versions/{{model_version}}{suffix}",
+            responses=MODEL_RESPONSES,
+            openapi_extra=VERSION_PARAMETER,
+            summary=summary.replace("Model", "Model version"),
+        )(endpoint)
+        return endpoint
+
+    return declare
+
+
+@model_routes("", "Model metadata")
 async def model_metadata(dataplane: DataPlaneDep, model: ModelPath) -> ModelMetadata:
     """Platform, versions, and the input and output tensors from the model card."""
     return dataplane.model_metadata(*model)
 
 
-@router.get("/models/{model_name}/ready", responses=MODEL_RESPONSES, summary="Model readiness")
-@router.get(
-    "/models/{model_name}/versions/{model_version}/ready",
-    responses=MODEL_RESPONSES,
-    openapi_extra=VERSION_PARAMETER,
-    summary="Model version readiness",
-)
+@model_routes("/ready", "Model readiness")
 async def model_ready(dataplane: DataPlaneDep, model: ModelPath) -> ModelReadyResponse:
     """200 once the model (or that version) is loaded; 503 before."""
     return dataplane.model_ready(*model)
 
 
-async def infer(model: ModelPath) -> InferenceResponse:
-    """Classify a batch of uint8 images `image` [N, 28, 28] into `probabilities` [N, 10]."""
-    raise NotImplementedError("served by answer_infer")
-
-
-def _encoded(result: InferenceResult) -> RawResponse:
-    encoded = encode_response(result)
-    if encoded.json_length is None:
-        return encoded.body, JSON, None
-    return encoded.body, BINARY, [(HEADER_LENGTH_NAME, b"%d" % encoded.json_length)]
+def _encoded(response: InferResponse) -> Response:
+    body, json_length = response.to_rest()
+    if json_length is None:
+        return Response(body, media_type=JSON)
+    return Response(body, media_type=BINARY, headers={HEADER_LENGTH: str(json_length)})
 
 
 def _infer_off_loop(
     dataplane: DataPlane,
-    model: tuple[str, str | None],
+    classifier: Classifier,
     body: bytes,
     content_encoding: str | None,
     header_length: str | None,
-) -> RawResponse:
+) -> Response:
     """Synchronous on purpose: large or compressed bodies run in a worker thread."""
     body = decode_content(body, content_encoding, dataplane.settings.max_request_bytes)
-    return _encoded(dataplane.infer_now(*model, parse_inference_body(body, header_length)))
+    return _encoded(dataplane.infer_now(classifier, InferRequest.from_rest(body, header_length)))
 
 
-async def answer_infer(scope, receive) -> RawResponse:
-    """The model first (404 or 503 before the body is read), then the body: a small one on the
-    event loop (where concurrent requests may share a model call), a large or compressed one in
-    a worker thread."""
-    path_parameters = scope["path_params"]
-    model = (path_parameters["model_name"], path_parameters.get("model_version"))
-    dataplane = dataplane_of(scope["app"])
-    dataplane.model(*model)
-    body = await read_body(receive)
-    content_encoding = header(scope, b"content-encoding")
-    header_length = header(scope, HEADER_LENGTH_NAME)
-    if len(body) <= INLINE_BODY_BYTES and content_encoding is None:
-        request = parse_inference_body(body, header_length)
-        return _encoded(await dataplane.infer(*model, request, others_in_progress(scope)))
-    arguments = (dataplane, model, body, content_encoding, header_length)
+async def infer(request: Request, model_name: str) -> Response:
+    """Classify a batch of uint8 images `image` [N, 28, 28] into `probabilities` [N, 10].
+
+    The model first (404 or 503 before the body is read), then the body: a small one on the
+    event loop (where concurrent requests may share a model call), a large or compressed one
+    in a worker thread."""
+    dataplane = dataplane_of(request.app)
+    classifier = dataplane.model(model_name, request.path_params.get("model_version"))
+    body = await request.body()
+    headers = request.headers
+    content_encoding = headers.get("content-encoding")
+    header_length = headers.get(HEADER_LENGTH)
+    if len(body) <= SMALL_BODY_BYTES and content_encoding is None:
+        received = InferRequest.from_rest(body, header_length)
+        return _encoded(await dataplane.infer(classifier, received))
+    arguments = (dataplane, classifier, body, content_encoding, header_length)
     return await anyio.to_thread.run_sync(
         _infer_off_loop, *arguments, limiter=dataplane.heavy_work_limiter
     )
 
 
-INFER_ROUTE: dict[str, Any] = {
-    "response_model": InferenceResponse,
-    "responses": INFER_RESPONSES,
-    "tags": ["v2"],
-}
-ROUTES = [
-    RawRoute(
+def add_infer_routes(router: APIRouter) -> None:
+    """Inference, on the app's own router (as ``predict.add_routes``), both paths."""
+    shared: dict[str, Any] = {
+        "methods": ["POST"],
+        "route_class_override": DirectRoute,
+        "response_model": InferenceResponse,
+        "responses": INFER_RESPONSES,
+        "tags": ["v2"],
+    }
+    router.add_api_route(
         "/v2/models/{model_name}/infer",
         infer,
-        answer_infer,
         openapi_extra=INFER_OPENAPI,
         summary="Inference",
-        **INFER_ROUTE,
-    ),
-    RawRoute(
+        **shared,
+    )
+    router.add_api_route(
         "/v2/models/{model_name}/versions/{model_version}/infer",
         infer,
-        answer_infer,
         openapi_extra=INFER_OPENAPI | VERSION_PARAMETER,
         summary="Inference on a model version",
-        **INFER_ROUTE,
-    ),
-]
+        **shared,
+    )

@@ -16,6 +16,7 @@
     result: byId("result"),
     digit: byId("digit"),
     confidence: byId("confidence"),
+    guess: byId("guess"),
     source: byId("source"),
     error: byId("error"),
     model: byId("model"),
@@ -165,11 +166,25 @@
     ui.error.hidden = true;
     ui.digit.textContent = prediction.digit;
     ui.confidence.textContent = `${percent(prediction.confidence)} confident`;
+    showVerdict(prediction);
     ui.source.textContent = shownFile ? `from ${shownFile.name}` : "from your drawing";
     ui.model.textContent = `Model ${model.name}, version ${model.version}`;
     prediction.probabilities.forEach((probability, digit) => {
       setBar(bars[digit], probability, percent(probability), digit === prediction.digit);
     });
+  }
+
+  // When the service says the image is not a digit, say so first; the digit stays, smaller,
+  // as the model's best guess (with the service's reason, e.g. an empty image).
+  function showVerdict(prediction) {
+    const notDigit = prediction.is_digit === false;
+    ui.result.classList.toggle("not-digit", notDigit);
+    ui.guess.hidden = !notDigit;
+    if (!notDigit) return;
+    ui.confidence.textContent = "This does not look like a digit";
+    const reason = prediction.not_digit_reason ? ` (${prediction.not_digit_reason})` : "";
+    ui.guess.textContent =
+      `Best guess: ${prediction.digit}, ${percent(prediction.confidence)} if it is one${reason}`;
   }
 
   function setBar(bar, probability, label, top) {
@@ -179,6 +194,8 @@
   }
 
   function showAnswerless(text) {
+    ui.result.classList.remove("not-digit");
+    ui.guess.hidden = true;
     ui.digit.textContent = "–";
     ui.confidence.textContent = text;
     ui.source.textContent = "";

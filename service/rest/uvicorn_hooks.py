@@ -1,73 +1,93 @@
-"""uvicorn's HTTP protocol plus the read timeout uvicorn lacks (``MNIST_READ_TIMEOUT``).
+"""Everything that touches uvicorn's internals: the HTTP protocol with the read timeout uvicorn
+lacks (``MNIST_READ_TIMEOUT``), and the worker supervisor whose SIGHUP reloads in place.
 
-uvicorn closes idle keep-alive connections, but a client that stops sending in the middle of
-its headers or body holds its connection (and the request's memory) for as long as it likes.
-Here each connection keeps the time of its last read and one timer, re-armed only when it
-fires (at most once per timeout), so a request pays two attribute writes, not a timer:
+Tested with uvicorn 0.55.0 (``TESTED_UVICORN``), and pinned to it in pyproject.toml: the names
+in ``PRIVATE_HOOKS`` are not uvicorn's public API. Importing this module checks that they are
+there, and tests/service/test_uvicorn_hooks.py that uvicorn still calls them; no other module of
+the service may touch uvicorn's internals. This is where further connection hygiene belongs.
 
-- headers stalled past the timeout: the protocol answers a JSON 408 itself (no route has seen
-  the request yet), counts it through the app's ``ConnectionPolicy`` and closes;
-- a body stalled past it: the same, while the app has not been handed the request yet (below);
-  once it has, the protocol sets ``read_stalled`` on the request's ``CONNECTION`` extension and
-  wakes its ``receive``, and the app's body guard raises ``RequestTimeout``: a JSON 408,
-  counted and logged like any refusal, on a connection that then closes;
-- a new connection that sends nothing is closed after uvicorn's keep-alive timeout, as an
-  idle keep-alive connection is.
-
-Time spent with reading paused (uvicorn's flow control, while the app has not asked for more)
-is the server's wait, not the client's stall, and does not count.
+A client that stops sending in the middle of its headers or body would hold its connection
+for as long as it likes. Each connection keeps the time of its last read and one timer,
+re-armed only when it fires: headers stalled past the timeout get a JSON 408 from the protocol
+itself (counted through the app's ``ConnectionPolicy``), as does a stalled body while the app
+has not been handed the request; once it has, the protocol sets ``read_stalled`` on the
+request's ``CONNECTION`` extension and the app's body guard answers the 408. A new connection
+that sends nothing is closed after uvicorn's keep-alive timeout. Time with reading paused by
+uvicorn's flow control is the server's wait, not the client's stall.
 
 A request reaches the app once its body is complete (or 64 KiB of it are buffered, or the
 client expects ``100 Continue``), as nginx buffers requests: a client trickling its body holds
-a parser and a buffer (about 8 KiB), not a task with the app's frames (20 KiB more, measured
-with 1,000 stalled uploads). Should the client go away or stall first, the protocol logs and
-counts the 499 or answers the 408 itself, through the policy, under the request's route.
+a parser and a buffer, not a task with the app's frames. Should the client go away or stall
+first, the protocol counts the 499 or answers the 408 itself, under the request's route.
 """
 
 import asyncio
-import json
-from collections.abc import Callable
-from dataclasses import dataclass
+import contextlib
+import logging
+import os
+import signal
+from http import HTTPStatus
+from typing import Any
 
-from uvicorn._types import HTTPScope
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+import uvicorn
+from starlette.types import Scope
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors import Multiprocess
 
-from service.rest.errors import body_stalled_message
-
-# The lifespan state key under which the app gives the server its ``ConnectionPolicy``.
-CONNECTION_POLICY = "mnist.connection_policy"
-# The ``scope["extensions"]`` key of the connection: the body guard reads its ``read_stalled``,
-# the hot routes ask it whether other requests are in progress.
-CONNECTION = "mnist.connection"
-HEADERS_STALLED = (
-    "the request headers stalled for longer than the read timeout; send the whole request "
-    "without pausing"
+from service.rest.connection import (
+    CONNECTION,
+    CONNECTION_POLICY,
+    DEFAULT_POLICY,
+    HEADERS_STALLED,
+    ConnectionPolicy,
 )
+from service.rest.errors import body_stalled_message, error_body
+
+TESTED_UVICORN = ("0.55.0",)
+# uvicorn's internals used here: the methods overridden or called, and the attributes read.
+PRIVATE_HOOKS: dict[type, tuple[str, ...]] = {
+    HttpToolsProtocol: (
+        "_start_asgi_task",
+        "on_message_begin",
+        "on_headers_complete",
+        "on_body",
+        "on_message_complete",
+        "data_received",
+        "connection_made",
+        "connection_lost",
+    ),
+    Multiprocess: ("handle_hup", "handle_signals"),
+}
 
 
-@dataclass(frozen=True)
-class ConnectionPolicy:
-    """What the app tells the server about its connections, through the lifespan state."""
+def missing_hooks() -> list[str]:
+    """The names of ``PRIVATE_HOOKS`` that this uvicorn lacks."""
+    return [
+        f"{owner.__name__}.{name}"
+        for owner, names in PRIVATE_HOOKS.items()
+        for name in names
+        if not callable(getattr(owner, name, None))
+    ]
 
-    read_timeout: float
-    # Counts and logs a request the protocol answered or lost before the app had it:
-    # (its scope, None while its headers are incomplete; status; metric reason; seconds).
-    record_refusal: Callable[[HTTPScope | None, int, str, float], None]
 
+if missing_hooks():
+    raise ImportError(
+        f"uvicorn {uvicorn.__version__} lacks {', '.join(missing_hooks())}, which "
+        f"service.rest.uvicorn_hooks relies on (tested with {', '.join(TESTED_UVICORN)})"
+    )
 
 # uvicorn's interim response to ``Expect: 100-continue``, written before the response's head.
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 # Bodies up to this size are copied behind the head; larger ones are written on their own.
 COALESCED_BODY_BYTES = 64 * 1024
-
-DEFAULT_POLICY = ConnectionPolicy(read_timeout=30.0, record_refusal=lambda *refusal: None)
+REQUEST_TIMEOUT_LINE = b"HTTP/1.1 408 %s\r\n" % HTTPStatus.REQUEST_TIMEOUT.phrase.encode()
 
 
 class ReadTimeoutProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` with a read timeout on headers and body (see the module's doc).
 
     Its own state is in slots: the inherited ``__dict__`` is already full, and a few more keys
-    would double it (1.6 KiB more per connection, measured with tracemalloc).
+    would double its size.
     """
 
     __slots__ = (
@@ -94,11 +114,6 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         first_check = min(self.timeout_keep_alive, self._policy.read_timeout)
         self._watch = self.loop.call_later(first_check, self._check_stall)
 
-    def others_in_progress(self) -> bool:
-        """Whether this worker has other requests in hand (given to the app, not yet answered):
-        only then may a request's model call wait a loop turn for others to share it."""
-        return len(self.server_state.tasks) > 1
-
     def connection_lost(self, exc: Exception | None) -> None:
         self._watch.cancel()
         super().connection_lost(exc)
@@ -110,8 +125,7 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
 
     def _release(self) -> None:
         """Drop the references that make a closed connection a cycle (protocol -> request ->
-        protocol), so it is freed at once rather than at the next full garbage collection: after
-        1,000 trickling clients, memory kept growing by 10% a round until it was."""
+        protocol), so it is freed at once rather than at the next full garbage collection."""
         self._extensions.clear()
         self.cycle = None  # type: ignore[assignment]
         self.scope = None  # type: ignore[assignment]
@@ -198,11 +212,11 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
             self.cycle.keep_alive = False
             self.cycle.message_event.set()
 
-    def _refuse_stall(self, scope: HTTPScope | None, message: str, seconds: float) -> None:
+    def _refuse_stall(self, scope: Scope | None, message: str, seconds: float) -> None:
         """A JSON 408 written by the protocol itself, counted and logged through the policy."""
         self._policy.record_refusal(scope, 408, "read_timeout", seconds)
-        body = json.dumps({"error": message}).encode()
-        content = [STATUS_LINE[408]]
+        body = error_body(message)
+        content = [REQUEST_TIMEOUT_LINE]
         for name, value in self.server_state.default_headers:
             content += [name, b": ", value, b"\r\n"]
         content += [
@@ -217,8 +231,8 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
 
 class HeadWithBody:
     """A request's transport whose response head waits for the first body write and goes out
-    with it, in one ``write``: one segment and one wake-up of the client instead of two, 0-6 µs
-    of server CPU a request (benchmarks/levers.py, "head and body written apart"). HEAD
+    with it, in one ``write``: one segment and one wake-up of the client instead of two
+    (benchmarks/levers.py, "head and body written apart", measures it). HEAD
     responses, which have no body write, do not get one; a head still held when the transport
     closes goes out first; a large body goes in a write of its own rather than being copied
     behind the head."""
@@ -257,3 +271,27 @@ class HeadWithBody:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._transport, name)
+
+
+class ReloadingWorkers(Multiprocess):
+    """uvicorn's worker supervisor, except that SIGHUP goes on to every worker, which reloads
+    its models in place (verified, then swapped): uvicorn's own SIGHUP restarts the workers,
+    and a retiring worker closes its idle keep-alive connections, which a client sending at
+    that instant sees as a dropped request (tests/reliability/test_reload_under_load.py).
+    uvicorn has no public seam for it: ``handle_signals`` dispatches to ``handle_hup``."""
+
+    def handle_hup(self) -> None:
+        logging.getLogger("service.repository").info(
+            "SIGHUP: every worker reloads the model repository"
+        )
+        for process in self.processes:
+            # A worker still starting loads the repository anyway, and has no handler yet: a
+            # SIGHUP would end it.
+            if process.pid is not None and process.is_ready(timeout=1):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGHUP)
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """The options that make uvicorn serve with this module's protocol."""
+    return {"http": f"{__name__}:ReadTimeoutProtocol"}
