@@ -52,6 +52,13 @@ class AccessLogHandler(logging.handlers.QueueHandler):
         super().setFormatter(fmt)
         self.writer.setFormatter(fmt)
 
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Filter and queue the record without the handler's lock: the queue has its own."""
+        if not self.filter(record):
+            return False
+        self.enqueue(record)
+        return True
+
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         return record
 

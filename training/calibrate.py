@@ -49,12 +49,16 @@ def finish(
     splits: Splits,
     created: datetime,
     suite: dict[str, np.ndarray] | None = None,
+    applied: str = "in the training run, right after export",
 ) -> tuple[dict, Trust]:
-    """Fit, check and measure; returns the updated card and the fitted stage (nothing written)."""
+    """Fit, check and measure; returns the updated card and the fitted stage (nothing written).
+
+    ``applied`` says when the stage ran, for the card: in the run, or later on its export."""
     original = without_edits(onnx_bytes)
     trust = calibrate(original, splits, suite)
     parity = check_parity(trust, original, splits.test_images)
     updated = updated_card(card, trust, parity, created)
+    updated["calibration"]["applied"] = applied
     if "robustness" in updated:
         updated["robustness"]["non_digit_rejection"] = trust.digit_score["non_digit_rejection"]
     return updated, trust
@@ -140,7 +144,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         splits = prepare_splits(load_mnist(arguments.data_dir), old_card["training"]["limit"])
         suite = transformed_inputs(splits.test_images)
         created = datetime.now(UTC).replace(microsecond=0)
-        card, trust = finish(old_card, model.read_bytes(), splits, created, suite)
+        applied = (
+            f"later, with `{PROGRAM} {model.name}`, on the model the training run exported "
+            f"(created {old_card.get('calibration', {}).get('exported', old_card['created'])}); "
+            "the dense layers are that run's, unchanged"
+        )
+        card, trust = finish(old_card, model.read_bytes(), splits, created, suite, applied)
+        card["calibration"]["exported"] = old_card.get("calibration", {}).get(
+            "exported", old_card["created"]
+        )
         written = write(card, trust, model.parent, splits, model.stem)
         readme = model.parent / "README.md"
         if readme.is_file():

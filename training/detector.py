@@ -22,7 +22,7 @@ from training.graph import Head
 # than the validation digits it is chosen on.
 ACCEPTANCE = 0.993
 HEAD_UNITS = (128, 32)
-HEAD_EPOCHS = 20
+HEAD_EPOCHS = 30
 HEAD_BATCH = 256
 HEAD_LEARNING_RATE = 1e-3
 NEIGHBOURS = 10

@@ -138,7 +138,8 @@ def readme_section(card: dict) -> str:
         "",
         f"**Calibrated probabilities.** The graph divides the logits by T = "
         f"{calibration['temperature']:g} before the softmax (temperature scaling, fitted on "
-        "the validation split by NLL; the test set was used once, for the figures below). The "
+        "the validation split by NLL; the test set was used once, for the figures below). "
+        f"This stage ran {calibration.get('applied', 'in the training run')}. The "
         "predicted digit never changes; `probabilities` (and so the service's `confidence`) now "
         "mean what they say: of the answers given with confidence 0.9, about 90% are right.",
         "",

@@ -59,6 +59,7 @@ class CallObserver(grpc.aio.ServerInterceptor):
                 aborts.append(code)
                 self._record(method, code, time.perf_counter() - started)
 
+            self.metrics.requests_in_progress += 1
             try:
                 response = await behaviour(request, ObservedContext(context, record_abort))
             except asyncio.CancelledError:
@@ -68,6 +69,8 @@ class CallObserver(grpc.aio.ServerInterceptor):
                 if not aborts:
                     self._record(method, context.code(), time.perf_counter() - started)
                 raise
+            finally:
+                self.metrics.requests_in_progress -= 1
             self._record(
                 method, context.code() or grpc.StatusCode.OK, time.perf_counter() - started
             )

@@ -8,12 +8,12 @@ requests the loop has in hand reach their own model call and join; it yields aga
 last turn brought someone (at most ``MAX_TURNS`` turns), then runs the call for all of them and
 hands each its rows. Nobody waits for a timer.
 
-The batcher decides alone or together from what it sees, not from hints of the transports:
-while waiting brings company, every call waits; after a wait that found nobody, the next calls
-run at once, twice as many after each lonely wait (at most ``MAX_CALLS_AT_ONCE``), so a lone
-client's requests seldom wait a turn, and a returning crowd is batched again within that many
-calls. An image's answer does not depend on its company (the shipped fp32 model gives bitwise
-the same rows in calls of 1 to 512 images); a dynamically quantised model is never batched
+The batcher decides alone or together from what it sees, not from hints handed down by the
+transports: the requests in progress that the transports' observers count in ``Metrics`` (REST
+and gRPC alike). A request that is the only one in progress runs at once; when nobody counts
+(the dataplane driven directly) it waits for company as any other. An image's answer does not
+depend on its company (the shipped fp32 model gives bitwise the same rows in calls of 1 to 512
+images); a dynamically quantised model is never batched
 (``ModelCard.batch_independent``).
 """
 
@@ -28,8 +28,6 @@ from service.inference.metrics import Metrics
 OutputNames = tuple[str, ...]
 # The most event-loop turns a call waits for company: a bound on the delay it adds.
 MAX_TURNS = 4
-# The most calls run at once, without waiting for company, after waits that found none.
-MAX_CALLS_AT_ONCE = 16
 
 
 class ModelCalls:
@@ -99,8 +97,6 @@ class AdaptiveBatcher(ModelCalls):
     def __init__(self, metrics: Metrics) -> None:
         super().__init__(metrics)
         self._open: dict[tuple[int, OutputNames], ModelCall] = {}
-        self._calls_at_once = 0
-        self._due_at_once = 0
 
     async def run(
         self, classifier: Classifier, names: OutputNames, images: np.ndarray
@@ -112,8 +108,7 @@ class AdaptiveBatcher(ModelCalls):
         call = self._open.get(key)
         if call is not None:
             return await call.join(images)
-        if self._due_at_once:
-            self._due_at_once -= 1
+        if self.metrics.requests_in_progress == 1:  # alone: nobody to wait for
             return self.run_now(classifier, names, images)
         call = self._open[key] = ModelCall(classifier, names, images)
         try:
@@ -125,18 +120,8 @@ class AdaptiveBatcher(ModelCalls):
         finally:
             # Even when the leader is cancelled, the requests that joined it get their answers.
             del self._open[key]
-            self._learn(found_company=bool(call.followers))
             arrays = call.run(self)
         return arrays
-
-    def _learn(self, found_company: bool) -> None:
-        """After a wait: keep waiting while it finds company, else run calls at once for a
-        while, longer after each wait in vain."""
-        if found_company:
-            self._calls_at_once = 0
-        else:
-            self._calls_at_once = min(max(1, 2 * self._calls_at_once), MAX_CALLS_AT_ONCE)
-        self._due_at_once = self._calls_at_once
 
 
 def model_calls(metrics: Metrics, dynamic_batching: bool) -> ModelCalls:

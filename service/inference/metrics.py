@@ -32,6 +32,9 @@ class Metrics:
         self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._digit_series: dict[tuple[str, str, str], Counter] = {}
         self._batch_series: dict[tuple[str, str], Histogram] = {}
+        # Requests the transports' observers have in hand, REST and gRPC together (0: nobody
+        # counts, as when the dataplane is driven directly). The batcher reads it.
+        self.requests_in_progress = 0
         self.requests = Counter(
             "mnist_http_requests",
             "HTTP requests served, by route template, method and status.",

@@ -28,5 +28,5 @@ def digit_verdict(
         return {"is_digit": False, "digit_score": score, "not_digit_reason": NO_INK_REASON}
     if score is None or rule is None or score >= rule.threshold:
         return {"is_digit": True, "digit_score": score}
-    reason = f"digit_score {score:.3f} is below the model's threshold {rule.threshold:g}"
+    reason = f"digit_score {score:.3f} is below the model's threshold of {rule.threshold:g}"
     return {"is_digit": False, "digit_score": score, "not_digit_reason": reason}

@@ -117,9 +117,11 @@ class RequestObserver:
                 status = message["status"]
             await send(message)
 
+        self.metrics.requests_in_progress += 1
         try:
             await self.app(scope, receive, observing_send)
         finally:
+            self.metrics.requests_in_progress -= 1
             self._record(scope, status, time.perf_counter() - started)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:

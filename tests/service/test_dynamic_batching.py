@@ -12,9 +12,10 @@ import onnxruntime
 import orjson
 import pytest
 import tritonclient.grpc as triton_grpc
+from fastapi.testclient import TestClient
 
 from service.inference import batching
-from service.inference.batching import MAX_CALLS_AT_ONCE, MAX_TURNS
+from service.inference.batching import MAX_TURNS
 from service.inference.classifier import Classifier
 from service.inference.dataplane import DataPlane
 from service.inference.repository import open_repository
@@ -248,14 +249,8 @@ def test_a_call_waits_while_requests_keep_joining_but_only_so_long(
     np.testing.assert_allclose(answers, expected, atol=1e-6)
 
 
-def test_a_lone_client_seldom_waits_and_a_crowd_is_batched_again(
-    tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Requests one at a time: after waits that find nobody, calls run at once (a wait in
-    vain doubles the run of calls at once, up to MAX_CALLS_AT_ONCE); then concurrent requests
-    share calls again within that many calls, and every answer is the request's own."""
-    dataplane = batching_dataplane(tiny_model_path)
-    calls = CountedRuns(monkeypatch)
+def counted_turns(monkeypatch: pytest.MonkeyPatch) -> list[None]:
+    """One entry for each event-loop turn a model call waits for company."""
     waits: list[None] = []
     original_turn = batching.next_turn
 
@@ -264,21 +259,34 @@ def test_a_lone_client_seldom_waits_and_a_crowd_is_batched_again(
         await original_turn()
 
     monkeypatch.setattr(batching, "next_turn", counted_turn)
-    alone = CONCURRENT_REQUESTS
+    return waits
 
-    async def one_at_a_time() -> list[Any]:
-        return [await infer(dataplane, request) for request in one_image_requests(alone)]
 
-    results = run_on_own_thread(one_at_a_time())
-    assert calls.sizes == [1] * alone
-    assert len(waits) <= 6
-    answers = np.concatenate([probabilities(result) for result in results])
-    np.testing.assert_allclose(answers, expected_probabilities(tiny_model_path)[:alone], atol=1e-6)
-    calls.sizes.clear()
-    for _ in range(MAX_CALLS_AT_ONCE // 8 + 2):
-        gather(dataplane, one_image_requests(8))
-    assert max(calls.sizes) > 1
-    assert calls.sizes[-1] == 8
+def test_a_request_alone_in_progress_runs_at_once(
+    tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The observers count one request in progress: it waits no turn for company."""
+    dataplane = batching_dataplane(tiny_model_path)
+    calls = CountedRuns(monkeypatch)
+    waits = counted_turns(monkeypatch)
+    dataplane.metrics.requests_in_progress = 1
+    gather(dataplane, one_image_requests(1))
+    assert (calls.sizes, waits) == ([1], [])
+
+
+def test_rest_requests_one_at_a_time_never_wait(
+    tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the app, the request observer counts each request: alone, none waits a turn."""
+    settings = Settings(model_path=tiny_model_path, access_log=False, dynamic_batching=True)
+    waits = counted_turns(monkeypatch)
+    files = {"file": ("a.png", png_bytes(ARRAYS[0]), "image/png")}
+    with TestClient(create_rest_app(settings)) as client:
+        for _ in range(3):
+            assert client.post("/predict", files=files).status_code == 200
+            assert client.post("/v2/models/mnist_mlp/infer", json=infer_body(ARRAYS[:1])).is_success
+        assert client.app.state.dataplane.metrics.requests_in_progress == 0
+    assert waits == []
 
 
 def test_the_metric_counts_the_images_of_each_onnxruntime_call(tiny_model_path: Path) -> None:
