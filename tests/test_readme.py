@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import re
+import tomllib
 from pathlib import Path
 from types import ModuleType
 
@@ -196,3 +197,10 @@ def test_the_serving_dockerfile_builds_no_training_stage() -> None:
 def test_docker_run_publishes_both_ports() -> None:
     run = re.search(r"^docker run .*mnist-mlp:\S+$", README, flags=re.MULTILINE)[0]
     assert "-p 8000:8000" in run and "-p 8001:8001" in run
+
+
+def test_the_commands_the_readme_runs_are_installed_by_the_package() -> None:
+    scripts = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    commands = set(re.findall(r"\b(mnist-mlp-\w+) ", README))
+    assert {"mnist-mlp-serve", "mnist-mlp-train"} <= commands
+    assert commands <= set(scripts["project"]["scripts"]), commands
