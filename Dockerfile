@@ -41,7 +41,9 @@ RUN pip install --require-hashes --no-deps --requirement /build/serve.txt \
 # can be read-only with no extra mount: bytecode is compiled here, the service keeps uploads
 # in memory, onnxruntime's telemetry (which would record a device id under $HOME) is off,
 # and temporary files (the metrics of several workers) go to /dev/shm, the memory-backed
-# folder every container has.
+# folder every container has. glibc hands freed blocks over 128 KiB back to the system
+# (MALLOC_MMAP_THRESHOLD_), as the Kubernetes manifests set it, so that memory taken by a burst
+# of large requests does not stay with the worker.
 FROM ${PYTHON_IMAGE}
 RUN useradd --system --user-group --uid 10001 --home-dir /nonexistent --no-create-home \
         --shell /usr/sbin/nologin mnist
@@ -57,7 +59,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     TMPDIR=/dev/shm \
     MNIST_HOST=0.0.0.0 \
     MNIST_PORT=8000 \
-    MNIST_GRPC_PORT=8001
+    MNIST_GRPC_PORT=8001 \
+    MALLOC_MMAP_THRESHOLD_=131072
 RUN python -m compileall -q service
 USER mnist
 # HTTP (MNIST_PORT) and gRPC (MNIST_GRPC_PORT), Triton's pair.
