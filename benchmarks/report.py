@@ -4,7 +4,10 @@ The machine is small and shared, so absolute figures drift from run to run; ever
 measures a reference in the same run and prints ratios, and prints the run's conditions.
 """
 
+import json
 import os
+import platform
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -59,6 +62,41 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[obje
     for row in rows:
         print("| " + " | ".join(_cell(value) for value in row) + " |")
     sys.stdout.flush()
+    if os.environ.get(RECORD_DIR_VARIABLE):
+        record_table(Path(os.environ[RECORD_DIR_VARIABLE]), title, headers, rows)
+
+
+# Set to a folder (docs/benchmarks), a run also writes its tables there as one JSON result file
+# with its date, machine and command; `python docs/performance.py` renders docs/performance.md.
+RECORD_DIR_VARIABLE = "BENCHMARK_RECORD_DIR"
+_RUN_STARTED = time.gmtime()
+
+
+def record_table(
+    folder: Path, title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]
+) -> None:
+    """Add one table to this run's result file, creating it with the run's conditions."""
+    script = Path(sys.argv[0]).stem
+    path = (
+        folder / f"{time.strftime('%Y-%m-%d-%H%M', _RUN_STARTED)}-{script.replace('_', '-')}.json"
+    )
+    if path.exists():
+        record = json.loads(path.read_text(encoding="utf-8"))
+    else:
+        load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+        record = {
+            "date": time.strftime("%Y-%m-%dT%H:%MZ", _RUN_STARTED),
+            "machine": f"{os.cpu_count()} cores, {platform.machine()}, load average {load}; "
+            f"Python {platform.python_version()}, onnxruntime {onnxruntime.__version__}",
+            "command": shlex.join(["python", "-m", f"benchmarks.{script}", *sys.argv[1:]]),
+            "title": script.replace("_", " "),
+            "notes": [],
+            "tables": [],
+        }
+    cells = [[_cell(value) for value in row] for row in rows]
+    record["tables"].append({"title": title, "headers": list(headers), "rows": cells})
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _cell(value: object) -> str:

@@ -25,9 +25,6 @@ readonly BASE_TREE=$CACHE_DIR/debian-$SUITE-minbase-python3.tar
 readonly BASE_TREE_MAX_DAYS=30
 readonly BASE_TAG=mnist-mlp-base:$SUITE
 readonly IMAGE_TAG=mnist-mlp:smoke
-# docker.io's own client: it drives BuildKit without the buildx plugin, which a newer
-# client found earlier on PATH may lack (its legacy builder would build every stage).
-readonly DOCKER_BIN=/usr/bin/docker
 # MNIST test images to classify: the first few, which any usable model gets right.
 readonly DIGIT_INDICES=(0 1 2 3 4)
 readonly WORKERS=2
@@ -41,6 +38,7 @@ CONTAINER_ID=""
 GRPC_PORT=""
 BASE_SOURCE=""
 BUILD_SECONDS=""
+BUILDER=""
 READY_SECONDS=""
 
 log() { printf '[smoke %6ss] %s\n' "$(seconds_since "$SCRIPT_START")" "$*"; }
@@ -50,10 +48,12 @@ seconds_since() { awk -v start="$1" -v end="$(now)" 'BEGIN { printf "%.1f", end 
 helper() { python3 "$HELPER" "$@"; }
 
 # The client talks only to the daemon this script started, whatever DOCKER_HOST says,
-# and keeps its config out of the user's home.
+# and keeps its config out of the user's home. It is the docker on PATH, as the README's
+# user has it, with the builder it picks by itself (BuildKit through buildx where the
+# plugin is installed, else the legacy builder): the Dockerfile must build with either.
 docker_cli() {
-    DOCKER_BUILDKIT=1 DOCKER_CONFIG=$WORK_DIR/docker-config \
-        "$DOCKER_BIN" --host "unix://$WORK_DIR/docker.sock" "$@"
+    env -u DOCKER_BUILDKIT DOCKER_CONFIG=$WORK_DIR/docker-config \
+        docker --host "unix://$WORK_DIR/docker.sock" "$@"
 }
 
 resolve_mnist_dir() {
@@ -67,7 +67,7 @@ resolve_mnist_dir() {
 
 install_tools() {
     local missing=()
-    command -v dockerd >/dev/null && [[ -x $DOCKER_BIN ]] || missing+=(docker.io)
+    command -v dockerd >/dev/null && command -v docker >/dev/null || missing+=(docker.io)
     command -v debootstrap >/dev/null || missing+=(debootstrap)
     ((${#missing[@]} == 0)) && return
     log "installing ${missing[*]}"
@@ -236,16 +236,21 @@ build_image() {
             proxy_args+=(--build-arg "$var")
         fi
     done
-    log "building $IMAGE_TAG (serving stage) from $REPO_ROOT"
+    log "building $IMAGE_TAG from $REPO_ROOT (docker $(docker_cli version --format '{{.Client.Version}}'))"
     start=$(now)
-    if ! docker_cli build --network=host --progress=plain --target serve \
+    if ! docker_cli build --network=host \
         --build-arg "PYTHON_IMAGE=$BASE_TAG" "${proxy_args[@]}" \
         --tag "$IMAGE_TAG" "$REPO_ROOT" >"$WORK_DIR/build.log" 2>&1; then
         tail -n 40 "$WORK_DIR/build.log"
         die "docker build failed"
     fi
     BUILD_SECONDS=$(seconds_since "$start")
-    log "built in ${BUILD_SECONDS}s"
+    if grep -q "legacy builder is deprecated" "$WORK_DIR/build.log"; then
+        BUILDER="the legacy builder (no buildx plugin)"
+    else
+        BUILDER="BuildKit"
+    fi
+    log "built in ${BUILD_SECONDS}s with $BUILDER"
 }
 
 container_running() {
@@ -336,14 +341,16 @@ check_clean_stop() {
 }
 
 report() {
-    local size_bytes
+    local size_bytes verdict
     size_bytes=$(docker_cli image inspect --format '{{.Size}}' "$IMAGE_TAG")
+    verdict=$(helper image-size "$REPO_ROOT/README.md" "$size_bytes") || die "the README's image size is stale"
+    log "$verdict"
     cat <<EOF
 
 Container smoke test passed
   image size     $(awk -v b="$size_bytes" 'BEGIN { printf "%.0f MB (%.0f MiB)", b / 1e6, b / 1048576 }')  $IMAGE_TAG
   time to ready  ${READY_SECONDS} s (docker run -> GET /v2/health/ready 200, $WORKERS workers)
-  image build    ${BUILD_SECONDS} s (base image from: $BASE_SOURCE)
+  image build    ${BUILD_SECONDS} s with $BUILDER (base image from: $BASE_SOURCE)
   total          $(seconds_since "$SCRIPT_START") s
 EOF
 }

@@ -7,12 +7,14 @@ python3 smoke_helper.py digit-png MNIST_DIR INDEX OUT.png    prints the digit's 
 python3 smoke_helper.py digit-hex MNIST_DIR INDEX          prints LABEL:PIXELS-IN-HEX
 python3 smoke_helper.py probe URL                  exit 0 when URL answers 200
 python3 smoke_helper.py predict URL PNG LABEL      POST the PNG to /predict, check the answer
+python3 smoke_helper.py image-size README BYTES    check the size the README states (exit 1: stale)
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import re
 import socket
 import struct
 import subprocess
@@ -184,6 +186,21 @@ def predict(url: str, png: Path, label: int) -> str:
     return f"{png.name}: digit {prediction['digit']}, confidence {prediction['confidence']:.4f}"
 
 
+# The README rounds the size it states; a build that drifts further than this makes it stale.
+IMAGE_SIZE_TOLERANCE = 0.1
+
+
+def check_image_size(readme: Path, size_bytes: int) -> str:
+    """Compare the measured image size with the "NNN MB" the README's Docker section states."""
+    stated = re.search(r"The image \((\d+) MB", readme.read_text(encoding="utf-8"))
+    if stated is None:
+        raise SystemExit(f"{readme} states no image size ('The image (NNN MB')")
+    measured_mb = size_bytes / 1e6
+    if abs(measured_mb - int(stated[1])) > IMAGE_SIZE_TOLERANCE * int(stated[1]):
+        raise SystemExit(f"the README states {stated[1]} MB, the image is {measured_mb:.0f} MB")
+    return f"the README's {stated[1]} MB holds (measured {measured_mb:.0f} MB)"
+
+
 def main(argv: list[str]) -> int:
     command, args = argv[0], argv[1:]
     if command == "debian-mirror":
@@ -203,6 +220,8 @@ def main(argv: list[str]) -> int:
         return 0 if probe(args[0]) else 1
     elif command == "predict":
         print(predict(args[0], Path(args[1]), int(args[2])))
+    elif command == "image-size":
+        print(check_image_size(Path(args[0]), int(args[1])))
     else:
         raise SystemExit(f"unknown command {command!r}\n{__doc__}")
     return 0

@@ -21,7 +21,14 @@ from playwright.sync_api import APIResponse, Browser, Page, Response, Route, exp
 
 from service.rest.app import create_rest_app
 from service.settings import DEFAULT_MODEL_PATH, Settings
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, ChromiumUnavailable, ensure_chromium
+from tests.support.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ChromiumUnavailable,
+    Stroke,
+    draw,
+    ensure_chromium,
+)
 from tests.support.live_server import live_server
 from tests.support.models import write_model
 
@@ -34,8 +41,6 @@ VIEWPORT = {"width": 1000, "height": 680}
 PHONE = {"width": 390, "height": 844}  # an iPhone 12-15 in CSS pixels
 CSP = "Content Security Policy"
 NO_DIGIT = "\N{EN DASH}"  # what the page shows while it has no answer
-
-Stroke = list[tuple[float, float]]
 
 
 def arc(centre: tuple[float, float], radius: float, start: float, end: float) -> Stroke:
@@ -124,18 +129,6 @@ def open_page(browser: Browser, service: LiveService, **context_options: object)
     assert not script_errors, f"the page's script failed: {script_errors}"
     assert not escaped, f"the page tried to leave the machine: {escaped}"
     assert not refused, f"the Content-Security-Policy refused: {refused}"
-
-
-def draw(page: Page, stroke: Stroke) -> None:
-    """Draw one stroke on the pad with the mouse: down, move through the points, up."""
-    box = page.locator("#pad").bounding_box()
-    assert box is not None
-    points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
-    page.mouse.move(*points[0])
-    page.mouse.down()
-    for point in points[1:]:
-        page.mouse.move(*point, steps=8)
-    page.mouse.up()
 
 
 def answer_to(page: Page, action: Callable[[], object]) -> Response:

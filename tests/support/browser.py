@@ -1,10 +1,17 @@
-"""What the browser tests need: Debian's chromium, installed on demand."""
+"""What the browser tests need: Debian's chromium, installed on demand, and a pen on the page."""
 
 import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+# A stroke: points in fractions of the drawing pad's width and height.
+Stroke = list[tuple[float, float]]
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Headless and quiet: nothing here may reach beyond the machine, so no background fetches.
@@ -53,3 +60,16 @@ def ensure_chromium() -> float | None:
 def _apt(command: list[str]) -> subprocess.CompletedProcess[str]:
     environment = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
     return subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
+
+
+def draw(page: "Page", stroke: Stroke) -> None:
+    """Draw one stroke on the pad with the mouse: down, move through the points, up."""
+    box = page.locator("#pad").bounding_box()
+    if box is None:
+        raise ValueError("the page has no visible drawing pad (#pad)")
+    points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*point, steps=8)
+    page.mouse.up()
