@@ -25,6 +25,7 @@ from service.inference.dataplane import _predictions
 from service.inference.limits import ImageLimits, Upload
 from service.inference.preprocessing import image_to_array
 from service.inference.schemas import PredictResponse
+from service.inference.verdict import digit_verdicts
 from service.rest.multipart import parse_multipart
 from service.settings import Settings
 
@@ -91,30 +92,39 @@ class OneImage:
             uploads=[Upload(data=png, filename="0.png")],
         )
 
-    def answer(self, probabilities: np.ndarray) -> dict:
+    def outputs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The model call as the route makes it: probabilities, and digit_score if there is one."""
+        names = tuple(filter(None, (self.classifier.output_name, self.classifier.score_name)))
+        probabilities, *scores = self.classifier.run(names, images)
+        return probabilities, scores[0] if scores else None
+
+    def answer(self, images: np.ndarray, outputs: tuple[np.ndarray, np.ndarray | None]) -> dict:
         """The response body as the route builds it."""
         card = self.classifier.card
+        probabilities, scores = outputs
         digits = self.classifier.digits(probabilities)
-        predictions = _predictions(digits, probabilities, self.uploads)
+        verdicts = digit_verdicts(images, scores, card.digit_score)
+        predictions = _predictions(digits, probabilities, verdicts, self.uploads)
         return {"model": {"name": card.name, "version": card.version}, "predictions": predictions}
 
 
 def _stages(image: OneImage) -> dict[str, Callable[[], object]]:
     """Each step of the route, with its own functions."""
     batch = image_to_array(image.png, "auto", image.limits)[np.newaxis]
-    probabilities = image.classifier.predict(batch)
+    outputs = image.outputs(batch)
     return {
         "multipart parse": lambda: parse_multipart(image.body, image.boundary),
         "PNG decode + preprocess": lambda: image_to_array(image.png, "auto", image.limits),
-        "predict (onnxruntime)": lambda: image.classifier.predict(batch),
-        "response: build, orjson": lambda: orjson.dumps(image.answer(probabilities)),
+        "predict (onnxruntime)": lambda: image.outputs(batch),
+        "response: build, orjson": lambda: orjson.dumps(image.answer(batch, outputs)),
     }
 
 
 def _alternatives(image: OneImage) -> dict[str, Callable[[], object]]:
     """What the reference does instead, and FastAPI's validate-then-serialize response path."""
     session = image.classifier.session
-    probabilities = image.classifier.predict(np.zeros((1, 28, 28), np.uint8))
+    blank = np.zeros((1, 28, 28), np.uint8)
+    outputs = image.outputs(blank)
     adapter = TypeAdapter(PredictResponse)
 
     def reference_path() -> object:
@@ -125,7 +135,7 @@ def _alternatives(image: OneImage) -> dict[str, Callable[[], object]]:
     return {
         "reference: decode + predict": reference_path,
         "response: build, validate, pydantic JSON (FastAPI)": lambda: adapter.dump_json(
-            adapter.validate_python(image.answer(probabilities)), exclude_none=True
+            adapter.validate_python(image.answer(blank, outputs)), exclude_none=True
         ),
     }
 

@@ -78,11 +78,25 @@ class Classifier:
         return self.run([self.output_name], images)[0]
 
     def run(self, output_names: Sequence[str], images: np.ndarray) -> list[np.ndarray]:
-        """Run for the named outputs, for callers (the V2 protocol) that choose them."""
+        """Run for the named outputs, for callers (the V2 protocol) that choose them.
+
+        A model whose answers do not depend on the other images of its call runs a large batch
+        in slices of ``ARENA_KEEPS_IMAGES``: the activations held at once stay those of one
+        slice (the in-flight budget's per-image charge), whatever the batch.
+        """
         if len(images) < BULK_BATCH:
             return self.session.run(output_names, {self.input_name: images})
-        run_options = _GIVE_BACK if len(images) > ARENA_KEEPS_IMAGES else None
-        return self.bulk_session.run(output_names, {self.input_name: images}, run_options)
+        if len(images) <= ARENA_KEEPS_IMAGES:
+            return self.bulk_session.run(output_names, {self.input_name: images})
+        if not self.card.batch_independent:
+            return self.bulk_session.run(output_names, {self.input_name: images}, _GIVE_BACK)
+        slices = [
+            self.bulk_session.run(
+                output_names, {self.input_name: images[start : start + ARENA_KEEPS_IMAGES]}
+            )
+            for start in range(0, len(images), ARENA_KEEPS_IMAGES)
+        ]
+        return [np.concatenate(outputs) for outputs in zip(*slices, strict=True)]
 
     @classmethod
     def from_files(

@@ -97,7 +97,7 @@ def test_a_grpc_port_already_taken_stops_the_service_with_its_reason(model_path:
         finally:
             service.stop()
     assert exit_code != 0
-    assert "gRPC cannot listen on 127.0.0.1:" in service.log_text()
+    assert "is already in use; choose another port with MNIST_GRPC_PORT" in service.log_text()
 
 
 def test_grpc_calls_keep_working_with_a_connection_reused(model_path: Path) -> None:

@@ -25,7 +25,7 @@ from tests.support.tcp import held_ports
 CLIENTS = 1_000
 LINGER_TIMEOUT = 1.0
 LINGER_SECONDS = 3.0
-SLACK_SECONDS = 3.0  # 1,000 clients on a shared 2-core machine
+SLACK_SECONDS = 6.0  # 1,000 clients on a shared 2-core machine
 KEY = "exhaustion-key"
 PATH = "/v2/models/mnist_mlp/infer"
 
