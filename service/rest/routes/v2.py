@@ -30,7 +30,7 @@ from service.inference.protocol import (
 )
 from service.inference.tracing import span
 from service.inference.v2 import InferRequest, InferResponse
-from service.rest.asgi import header
+from service.rest.asgi import header, whole_body
 from service.rest.content_encoding import decode_content
 from service.rest.dependencies import DataPlaneDep, ModelPath, dataplane_of
 from service.rest.openapi import error_responses
@@ -179,7 +179,7 @@ async def infer(request: Request, model_name: str) -> Response:
     dataplane = dataplane_of(request.app)
     classifier = dataplane.model(model_name, request.path_params.get("model_version"))
     with span("read request"):
-        body = await request.body()
+        body = await whole_body(request.receive)
     scope = request.scope
     content_encoding = header(scope, b"content-encoding")
     header_length = header(scope, HEADER_LENGTH_KEY)
