@@ -40,7 +40,12 @@ class AccessLogHandler(logging.handlers.QueueHandler):
         capacity: int = MAX_QUEUED_RECORDS,
         interval: float = WRITE_INTERVAL_SECONDS,
     ) -> None:
-        super().__init__(queue.Queue(capacity))
+        if capacity < 1:
+            raise ValueError("capacity must be positive")
+        # A SimpleQueue, bounded here: ``queue.Queue`` takes a lock and notifies a condition on
+        # every put, for waiting readers this handler never has (its thread polls).
+        super().__init__(queue.SimpleQueue())
+        self.capacity = capacity
         self.dropped = 0
         self._reported = 0
         self.interval = interval
@@ -67,11 +72,18 @@ class AccessLogHandler(logging.handlers.QueueHandler):
         """Queue the record, or count it dropped when the queue is full."""
         try:
             if self.dropped != self._reported:
-                self.queue.put_nowait(self._drop_notice(self.dropped - self._reported))
+                self._put(self._drop_notice(self.dropped - self._reported))
                 self._reported = self.dropped
-            self.queue.put_nowait(record)
+            self._put(record)
         except queue.Full:
             self.dropped += 1
+
+    def _put(self, record: logging.LogRecord) -> None:
+        """Queue ``record`` unless ``capacity`` records are waiting (threads logging at the same
+        instant may each add one past it)."""
+        if self.queue.qsize() >= self.capacity:
+            raise queue.Full
+        self.queue.put_nowait(record)
 
     def _drop_notice(self, lost: int) -> logging.LogRecord:
         return logging.LogRecord(
@@ -127,7 +139,9 @@ def log_access(logger: logging.Logger, message: str, *arguments: object) -> None
     which an access line never shows and which costs a stack walk per request. Text from the
     client (a path) is ``printable``: it cannot forge a line or drive a terminal."""
     if logger.isEnabledFor(logging.INFO):
-        shown = tuple(printable(value) if isinstance(value, str) else value for value in arguments)
+        shown = tuple(
+            [printable(value) if isinstance(value, str) else value for value in arguments]
+        )
         logger.handle(logger.makeRecord(logger.name, logging.INFO, "", 0, message, shown, None))
 
 

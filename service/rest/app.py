@@ -89,8 +89,10 @@ def create_rest_app(
     install_error_handlers(app)
     # The hot routes first: the router tries routes in order. Triton's before V2's, so that
     # /v2/models/stats is not read as the metadata of a model named "stats".
+    own_routes = list(app.router.routes)
     predict.add_routes(app.router)
     v2.add_infer_routes(app.router)
+    _ahead_of(own_routes, app)
     routers = [triton.router, v2.router, page.router, metrics.router, docs.router]
     if dataplane.settings.model_control:
         routers.append(repository.router)
@@ -101,6 +103,13 @@ def create_rest_app(
     app.state.route_templates = RouteTemplates([app.openapi_url, *paths])
     add_service_middleware(app, dataplane)
     return app
+
+
+def _ahead_of(own_routes: list[Any], app: FastAPI) -> None:
+    """Move the routes added since ``own_routes`` (the hot routes) ahead of FastAPI's own
+    (``/openapi.json``), which would otherwise be tried first on every request."""
+    routes = app.router.routes
+    routes[:] = [route for route in routes if route not in own_routes] + own_routes
 
 
 def connection_policy(

@@ -20,6 +20,7 @@ from fastapi.dependencies.utils import request_params_to_args
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.datastructures import QueryParams
+from starlette.routing import request_response
 
 RouteHandler = Callable[[Request], Coroutine[Any, Any, Response]]
 # Distinct (path parameters, query string) pairs whose validation a route keeps: a client
@@ -45,6 +46,11 @@ class DirectRoute(APIRoute):
                 f"{path}: a direct route's endpoint takes the Request and path or query "
                 "parameters only"
             )
+        if options.get("max_body_size") is None:
+            # FastAPI's own wrapper adds two exit stacks a request for dependencies with
+            # ``yield``, which a direct route refuses; Starlette's runs the same handler, its
+            # exceptions rendered by the same handlers.
+            self.app = request_response(self.get_route_handler())
 
     def get_route_handler(self) -> RouteHandler:
         endpoint = self.endpoint

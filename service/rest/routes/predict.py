@@ -10,6 +10,7 @@ from service.inference.limits import SMALL_BODY_BYTES
 from service.inference.preprocessing import InvertMode
 from service.inference.schemas import PredictResponse
 from service.inference.tracing import span
+from service.rest.asgi import header, whole_body
 from service.rest.dependencies import dataplane_of
 from service.rest.openapi import error_responses
 from service.rest.routing import DirectRoute
@@ -61,8 +62,8 @@ async def predict(
     dataplane = dataplane_of(request.app)
     classifier = dataplane.model(None, version)  # 404 or 503 before the body is read
     with span("read request"):
-        body = await request.body()
-        content_type = request.headers.get("content-type")
+        body = await whole_body(request.receive)
+        content_type = header(request.scope, b"content-type")
         if len(body) <= SMALL_BODY_BYTES:
             uploads = uploads_from_body(content_type, body)
         else:  # a large form is split in a worker thread, never on the event loop

@@ -30,6 +30,7 @@ from service.inference.protocol import (
 )
 from service.inference.tracing import span
 from service.inference.v2 import InferRequest, InferResponse
+from service.rest.asgi import header, whole_body
 from service.rest.content_encoding import decode_content
 from service.rest.dependencies import DataPlaneDep, ModelPath, dataplane_of
 from service.rest.openapi import error_responses
@@ -65,6 +66,7 @@ INFER_RESPONSES = error_responses(400, 404, 413, 415, 503) | {
     }
 }
 MODEL_RESPONSES = error_responses(404, 503)
+HEADER_LENGTH_KEY = HEADER_LENGTH.lower().encode("latin-1")
 Endpoint = Callable[..., Awaitable[Any]]
 
 
@@ -177,10 +179,10 @@ async def infer(request: Request, model_name: str) -> Response:
     dataplane = dataplane_of(request.app)
     classifier = dataplane.model(model_name, request.path_params.get("model_version"))
     with span("read request"):
-        body = await request.body()
-    headers = request.headers
-    content_encoding = headers.get("content-encoding")
-    header_length = headers.get(HEADER_LENGTH)
+        body = await whole_body(request.receive)
+    scope = request.scope
+    content_encoding = header(scope, b"content-encoding")
+    header_length = header(scope, HEADER_LENGTH_KEY)
     if len(body) <= SMALL_BODY_BYTES and content_encoding is None:
         received = InferRequest.from_rest(body, header_length)
         result = await dataplane.infer(classifier, received)
