@@ -146,7 +146,7 @@ class Settings(BaseSettings):
         ge=1024,
         description="Most bytes of requests read, decoded and inferred at once per worker, over "
         "REST and gRPC together (bodies, decoded images, tensors); past it a request waits, then "
-        "gets 503 (gRPC RESOURCE_EXHAUSTED). The default fits a 512 MiB pod with one worker.",
+        "gets 503 (gRPC RESOURCE_EXHAUSTED). The default fits a 640 MiB pod with one worker.",
     )
     inflight_wait_seconds: float = Field(
         1.0,

@@ -27,8 +27,9 @@ MiB = 1024 * 1024
 BUDGET = 192 * MiB  # MNIST_MAX_INFLIGHT_BYTES's default
 # What the budget does not count: each connection's first 64 KiB window and grpc's buffers, a
 # call's request and response still held by grpc for a moment after its share is given back,
-# the allocators' slack, worker threads' stacks: measured +53 to +150 MiB over the budget.
-MARGIN = 192 * MiB
+# the allocators' slack, worker threads' stacks: measured +197 to +235 MiB over the budget with
+# the shipped model and its digit_score head (not yet explained: see docs/operations.md).
+MARGIN = 256 * MiB
 # Freed memory the allocators (glibc's arenas of grpc's, onnxruntime's and Python's threads)
 # keep for the next calls once the flood has passed: measured +16 to +220 MiB.
 SETTLED_MARGIN = 256 * MiB
