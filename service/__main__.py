@@ -13,7 +13,8 @@ from service.inference.model_card import ModelLoadError
 from service.inference.repository import open_repository
 from service.inference.tracing import TracingUnavailable, check_installed
 from service.rest.server import configure_logging, serve
-from service.settings import InvalidSettings, Settings, read_settings
+from service.settings import Settings
+from service.settings_reader import InvalidSettings, read_settings
 
 
 def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:

@@ -18,7 +18,8 @@ from service.offline.classify import FileClassifier, Outcome
 from service.offline.files import expand
 from service.offline.output import render
 from service.offline.progress import ProgressBar
-from service.settings import InvalidSettings, Settings, read_settings
+from service.settings import Settings
+from service.settings_reader import InvalidSettings, read_settings
 
 PROGRAM = "mnist-mlp"
 FAILED = 1
