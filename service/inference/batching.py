@@ -9,14 +9,13 @@ own model call and join; it yields again while the last turn brought someone (at
 ``MAX_TURNS`` turns), then runs the call for all of them and hands each its rows.
 Nobody waits for a timer.
 
-The batcher decides alone or together from what it sees, not from hints handed down through the
-routes and the dataplane: the requests the HTTP server has in hand, which the server shares with
-``Metrics`` once (``Metrics.count_requests_in``; ``service.rest.uvicorn_hooks`` does). The only
-request in hand runs at once; when nothing counts (gRPC alone, another ASGI server, the
-dataplane driven directly) a request waits for company as any other, so gRPC is batched as
-REST is under load. An image's answer does not
-depend on its company (the shipped fp32 model gives bitwise the same rows in calls of 1 to 512
-images); a dynamically quantised model is never batched
+The batcher decides alone or together from what it sees, and nothing else knows it exists:
+the transports and the dataplane make the same call with batching on or off, and no server
+hands it hints. A request that finds nobody joining after one turn runs then: a lone request
+pays one loop turn, which benchmarks/http_predict.py does not tell apart from running at once.
+gRPC is batched as REST is, since both reach the model through the same call. An image's
+answer does not depend on its company (the shipped fp32 model gives bitwise the same rows in
+calls of 1 to 512 images); a dynamically quantised model is never batched
 (``ModelCard.batch_independent``).
 """
 
@@ -149,8 +148,6 @@ class AdaptiveBatcher(ModelCalls):
         call = self._open.get(key)
         if call is not None:
             return await call.join(images, timing)
-        if self.metrics.alone_in_hand():  # nobody to wait for
-            return self.run_now(classifier, names, images, _own(timing))
         call = self._open[key] = ModelCall(classifier, names, images, timing)
         try:
             for _ in range(MAX_TURNS):

@@ -6,7 +6,6 @@ workers start: each then writes its values to files there, and ``/metrics`` sums
 
 import collections
 import os
-from collections.abc import Sized
 
 from prometheus_client import (
     CollectorRegistry,
@@ -34,7 +33,6 @@ class Metrics:
         self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._digit_series: dict[tuple[str, str, str], Counter] = {}
         self._batch_series: dict[tuple[str, str], Histogram] = {}
-        self._requests_in_hand: Sized | None = None
         self.requests = Counter(
             "mnist_http_requests",
             "HTTP requests served, by route template, method and status.",
@@ -110,16 +108,6 @@ class Metrics:
             self._request_series[key] = series
         series[0].inc()
         series[1].observe(seconds)
-
-    def count_requests_in(self, requests: Sized) -> None:
-        """From now on, ``requests`` (a collection the HTTP server keeps: its requests given to
-        the app and not yet answered) tells how many requests are in hand."""
-        self._requests_in_hand = requests
-
-    def alone_in_hand(self) -> bool:
-        """Whether the server counts exactly one request in hand (False when nothing counts)."""
-        requests = self._requests_in_hand
-        return requests is not None and len(requests) == 1
 
     def observe_grpc_call(self, method: str, code: str, seconds: float) -> None:
         self.grpc_requests.labels(method, code).inc()

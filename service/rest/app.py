@@ -1,7 +1,7 @@
 """The REST app factory: ``create_rest_app(settings)`` builds the dataplane, the routes and the
 ASGI stack (``service.app.create_app`` is the served app: this, with gRPC in its lifespan)."""
 
-from collections.abc import AsyncIterator, Callable, Sequence, Sized
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -72,7 +72,7 @@ def create_rest_app(
             # Given to the server through the lifespan state: ReadTimeoutProtocol reads it.
             templates = app.state.route_templates
             recorder = refusal_recorder(templates, dataplane.metrics, settings.access_log)
-            policy = connection_policy(settings, recorder, dataplane.metrics.count_requests_in)
+            policy = connection_policy(settings, recorder)
             yield {CONNECTION_POLICY: policy}
         dataplane.stop_serving()
 
@@ -112,14 +112,11 @@ def _ahead_of(own_routes: list[Any], app: FastAPI) -> None:
     routes[:] = [route for route in routes if route not in own_routes] + own_routes
 
 
-def connection_policy(
-    settings: Settings, recorder: RefusalRecorder, count_requests_in: Callable[[Sized], None]
-) -> ConnectionPolicy:
+def connection_policy(settings: Settings, recorder: RefusalRecorder) -> ConnectionPolicy:
     """What the server needs to know of the settings to bound each connection."""
     return ConnectionPolicy(
         read_timeout=settings.read_timeout,
         record_refusal=recorder,
-        count_requests_in=count_requests_in,
         max_body_bytes=settings.max_request_bytes,
         max_header_bytes=settings.max_header_bytes,
         max_headers=settings.max_headers,

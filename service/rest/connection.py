@@ -27,7 +27,7 @@ would reset a client still sending, which may then never read the answer; keepin
 connection would let a client that sends a few bytes and goes quiet hold it for good.
 """
 
-from collections.abc import Callable, Sized
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Protocol
@@ -72,8 +72,6 @@ class ConnectionPolicy:
     linger_seconds: float = 30.0
     linger_timeout: float = 5.0
     linger_bytes: int = 32 * 1024 * 1024
-    # Takes the collection of requests the server has in hand (given to the app, not answered).
-    count_requests_in: Callable[[Sized], None] = lambda requests: None
 
 
 DEFAULT_POLICY = ConnectionPolicy(read_timeout=30.0, record_refusal=lambda *refusal: None)

@@ -97,7 +97,6 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
     def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
         super().connection_made(transport)
         self._policy: ConnectionPolicy = self.app_state.get(CONNECTION_POLICY, DEFAULT_POLICY)
-        self._policy.count_requests_in(self.server_state.tasks)
         self.read_stalled = False
         self._extensions = {CONNECTION: self}
         self._last_read = self._request_began = self.loop.time()

@@ -263,33 +263,30 @@ def counted_turns(monkeypatch: pytest.MonkeyPatch) -> list[None]:
     return waits
 
 
-def test_a_request_alone_in_progress_runs_at_once(
+def test_a_request_alone_waits_one_turn_then_runs_alone(
     tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The server counts one request in hand: it waits no turn for company."""
+    """Nobody joins during its first turn: it runs, alone, without waiting a second one."""
     dataplane = batching_dataplane(tiny_model_path)
     calls = CountedRuns(monkeypatch)
     waits = counted_turns(monkeypatch)
-    dataplane.metrics.count_requests_in({"the request"})
     gather(dataplane, one_image_requests(1))
-    assert (calls.sizes, waits) == ([1], [])
+    assert (calls.sizes, waits) == ([1], [None])
 
 
-def test_live_requests_one_at_a_time_never_wait(
+def test_live_requests_one_at_a_time_each_run_alone(
     tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Served by uvicorn with the service's protocol, which shares the requests it has in hand:
-    one request at a time waits no turn; without that count (the test client) each waits."""
+    """Served by uvicorn with the service's protocol, which tells the batcher nothing: requests
+    sent one at a time each wait one turn and run in a call of their own."""
     settings = Settings(model_path=tiny_model_path, access_log=False, dynamic_batching=True)
+    calls = CountedRuns(monkeypatch)
     waits = counted_turns(monkeypatch)
     image = infer_body(ARRAYS[:1])
     with live_server(create_rest_app(settings), http=ReadTimeoutProtocol) as url:
         for _ in range(3):
             assert httpx.post(f"{url}/v2/models/mnist_mlp/infer", json=image).is_success
-    assert waits == []
-    with TestClient(create_rest_app(settings)) as client:
-        assert client.post("/v2/models/mnist_mlp/infer", json=image).is_success
-    assert len(waits) == 1
+    assert (calls.sizes[-3:], len(waits)) == ([1, 1, 1], 3)  # after the warm-up calls
 
 
 def test_the_metric_counts_the_images_of_each_onnxruntime_call(tiny_model_path: Path) -> None:
