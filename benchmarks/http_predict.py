@@ -1,9 +1,11 @@
 """The hot routes over HTTP with wrk, against bare FastAPI and the raw-ASGI floor, one worker each.
 
-Run: ``python -m benchmarks.http_predict`` (about 4 minutes). Three servers run side by side:
+Run: ``python -m benchmarks.http_predict`` (about 5 minutes). Four servers run side by side:
 the service exactly as shipped (``python -m service``, defaults, its log to a file), the bare
-FastAPI + onnxruntime reference (benchmarks/reference_app.py) and the floor, the same job on a
-raw ASGI callable with no checks (benchmarks/floor_app.py), under the same uvicorn. They are
+FastAPI + onnxruntime reference (benchmarks/reference_app.py), the floor, the same job on a
+raw ASGI callable with no checks (benchmarks/floor_app.py), and the FastAPI floor, the floor's
+callable behind FastAPI's middleware stack and router (benchmarks/stack_floor_app.py), all under
+the same uvicorn. They are
 loaded in turn, in an order that rotates, ``--repeat`` times; each figure is the median of its
 repetitions, so ours / floor and ours / bare hold even while the machine is busy.
 
@@ -20,9 +22,11 @@ from benchmarks.data import one_digit_infer_request, one_digit_request
 from benchmarks.load import RESULT_HEADERS, Load, LoadResult, ensure_wrk, run_wrk, warm_up
 from benchmarks.report import conditions, print_table, ratio
 from benchmarks.run import parser_for, workspace
-from benchmarks.servers import floor_server, reference_server, service_server
+from benchmarks.servers import floor_server, reference_server, service_server, stack_floor_server
 
 ROUTES = ("predict", "infer", "infer-version")
+# The servers "ours" is compared with, each in a column of its own.
+REFERENCES = ("floor", "FastAPI floor", "bare FastAPI")
 
 
 def _parse(argv: list[str] | None):
@@ -112,21 +116,27 @@ def _route_rows(wrk, servers: dict, route: str, body, model: Path, arguments) ->
         }
         results = _measure_point(wrk, servers, loads, arguments.repeat, not arguments.quick)
         ours = results["ours"]
-        for name in ("floor", "bare FastAPI"):
-            rows.append([connections, name, *results[name].row(), "", ""])
-        floor, bare = results["floor"], results["bare FastAPI"]
+        floor = results["floor"]
+        for name in ("floor", "FastAPI floor", "bare FastAPI"):
+            others = [_versus(results[name], floor), "", ""] if name != "floor" else ["", "", ""]
+            rows.append([connections, name, *results[name].row(), *others])
         rows.append(
             [
                 connections,
                 "ours",
                 *ours.row(),
-                f"{ratio(ours.requests_per_second, floor.requests_per_second)} req/s, "
-                f"{ratio(ours.p50_ms, floor.p50_ms)} p50",
-                f"{ratio(ours.requests_per_second, bare.requests_per_second)} req/s, "
-                f"{ratio(ours.p50_ms, bare.p50_ms)} p50",
+                *(_versus(ours, results[name]) for name in REFERENCES),
             ]
         )
     return rows
+
+
+def _versus(result: LoadResult, reference: LoadResult) -> str:
+    """Requests/s and p50 of ``result`` as multiples of ``reference``'s."""
+    return (
+        f"{ratio(result.requests_per_second, reference.requests_per_second)} req/s, "
+        f"{ratio(result.p50_ms, reference.p50_ms)} p50"
+    )
 
 
 def _compare_workers(wrk, one, many, body: tuple[Path, str], arguments) -> list:
@@ -156,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         variables = {} if arguments.dynamic_batching else {"MNIST_DYNAMIC_BATCHING": "false"}
         servers = {
             "floor": stack.enter_context(floor_server(model, workdir)),
+            "FastAPI floor": stack.enter_context(stack_floor_server(model, workdir)),
             "bare FastAPI": stack.enter_context(reference_server(model, workdir)),
             "ours": stack.enter_context(service_server(model, workdir, **variables)),
         }
@@ -164,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             f"median of {arguments.repeat}; dynamic batching "
             f"{'on' if arguments.dynamic_batching else 'off'}"
         )
-        header = ["connections", "server", *RESULT_HEADERS, "ours / floor", "ours / bare"]
+        header = ["connections", "server", *RESULT_HEADERS]
+        header += ["/ floor", "ours / FastAPI floor", "ours / bare"]
         for route in arguments.routes:
             body = bodies["predict" if route == "predict" else "infer"]
             rows = _route_rows(wrk, servers, route, body, model, arguments)

@@ -203,6 +203,14 @@ def reference_server(model: Path, log_dir: Path) -> contextlib.AbstractContextMa
     return _app_server("reference", "benchmarks.reference_app:create_app", model, log_dir)
 
 
+def stack_floor_server(
+    model: Path, log_dir: Path
+) -> contextlib.AbstractContextManager[Server]:
+    """The floor's job inside FastAPI's middleware stack and router
+    (benchmarks/stack_floor_app.py), one process."""
+    return _app_server("FastAPI floor", "benchmarks.stack_floor_app:create_app", model, log_dir)
+
+
 def floor_server(model: Path, log_dir: Path) -> contextlib.AbstractContextManager[Server]:
     """The raw ASGI floor of benchmarks/floor_app.py: no framework, no checks, one process."""
     return _app_server("floor", "benchmarks.floor_app:create_app", model, log_dir)

@@ -20,8 +20,8 @@ REQUIRED = ("date", "machine", "command", "title", "tables")
 BENCHMARKS = (
     (
         "http_predict",
-        "the hot routes, one image per request, wrk at 1/8/64 connections, "
-        "against bare FastAPI + onnxruntime and the raw-ASGI floor",
+        "the hot routes, one image per request, wrk at 1/8/64 connections, against bare "
+        "FastAPI + onnxruntime, the raw-ASGI floor, and the floor inside FastAPI's stack",
     ),
     ("profile_http", "py-spy over a wrk run: a server's CPU µs per request by component"),
     ("in_app", "CPU µs per request in-process (no network), each code lever on its own"),

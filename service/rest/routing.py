@@ -20,7 +20,7 @@ from fastapi.dependencies.utils import request_params_to_args
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.datastructures import QueryParams
-from starlette.routing import request_response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 RouteHandler = Callable[[Request], Coroutine[Any, Any, Response]]
 # Distinct (path parameters, query string) pairs whose validation a route keeps: a client
@@ -48,9 +48,10 @@ class DirectRoute(APIRoute):
             )
         if options.get("max_body_size") is None:
             # FastAPI's own wrapper adds two exit stacks a request for dependencies with
-            # ``yield``, which a direct route refuses; Starlette's runs the same handler, its
-            # exceptions rendered by the same handlers.
-            self.app = request_response(self.get_route_handler())
+            # ``yield``, which a direct route refuses, and Starlette's renders exceptions with
+            # the same handlers as the app's ``ExceptionMiddleware``, a few frames outside:
+            # this route's requests go to its handler directly.
+            self.app = direct_app(self.get_route_handler())
 
     def get_route_handler(self) -> RouteHandler:
         endpoint = self.endpoint
@@ -83,3 +84,15 @@ class DirectRoute(APIRoute):
             values.update(query_values)
             errors += query_errors
         return values, errors
+
+
+def direct_app(handler: RouteHandler) -> ASGIApp:
+    """The ASGI app of a route: ``handler``'s response to each request. Unlike Starlette's
+    ``request_response`` it leaves exceptions to the app's ``ExceptionMiddleware``, which
+    renders them with the same handlers."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await handler(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    return app
