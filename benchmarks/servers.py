@@ -203,9 +203,7 @@ def reference_server(model: Path, log_dir: Path) -> contextlib.AbstractContextMa
     return _app_server("reference", "benchmarks.reference_app:create_app", model, log_dir)
 
 
-def stack_floor_server(
-    model: Path, log_dir: Path
-) -> contextlib.AbstractContextManager[Server]:
+def stack_floor_server(model: Path, log_dir: Path) -> contextlib.AbstractContextManager[Server]:
     """The floor's job inside FastAPI's middleware stack and router
     (benchmarks/stack_floor_app.py), one process."""
     return _app_server("FastAPI floor", "benchmarks.stack_floor_app:create_app", model, log_dir)

@@ -2,8 +2,9 @@
 
 The access log is the standard library's ``QueueHandler``: the event loop puts each record on a
 bounded queue, a thread formats and writes them in batches, so a slow or full stderr never
-stalls a request. When the queue is full the line is dropped and counted, and the
-count is written as a warning line once the stream keeps up again.
+stalls a request. When the queue is full the line is dropped and counted (``count_drops``
+hands each drop to a metric), and the count is written as a warning line once the stream keeps
+up again.
 """
 
 import contextlib
@@ -13,6 +14,7 @@ import logging.handlers
 import queue
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TextIO
 from urllib.parse import quote
@@ -47,6 +49,7 @@ class AccessLogHandler(logging.handlers.QueueHandler):
         super().__init__(queue.SimpleQueue())
         self.capacity = capacity
         self.dropped = 0
+        self.on_drop: Callable[[], None] = _nothing
         self._reported = 0
         self.interval = interval
         self.writer = logging.StreamHandler(stream)
@@ -77,6 +80,7 @@ class AccessLogHandler(logging.handlers.QueueHandler):
             self._put(record)
         except queue.Full:
             self.dropped += 1
+            self.on_drop()
 
     def _put(self, record: logging.LogRecord) -> None:
         """Queue ``record`` unless ``capacity`` records are waiting (threads logging at the same
@@ -132,6 +136,18 @@ class AccessLogHandler(logging.handlers.QueueHandler):
         self.write_queued()
         self.writer.close()
         super().close()
+
+
+def _nothing() -> None:
+    """What a drop does when nothing counts drops."""
+
+
+def count_drops(logger: logging.Logger, count: Callable[[], None]) -> None:
+    """From now on, ``count()`` once for every line an ``AccessLogHandler`` of ``logger`` drops
+    (the Prometheus counter of dropped access-log lines)."""
+    for handler in logger.handlers:
+        if isinstance(handler, AccessLogHandler):
+            handler.on_drop = count
 
 
 def log_access(logger: logging.Logger, message: str, *arguments: object) -> None:

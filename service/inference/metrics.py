@@ -91,6 +91,11 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.access_log_dropped = Counter(
+            "mnist_access_log_dropped_lines",
+            "Access-log lines dropped because the log stream did not keep up.",
+            registry=self.registry,
+        )
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count and time one HTTP request; its labelled series are looked up once, then kept.

@@ -13,6 +13,7 @@ from service.inference import tracing
 from service.inference.auth import ApiKeys
 from service.inference.dataplane import SERVER_NAME, SERVER_VERSION, DataPlane
 from service.inference.repository import ModelRepository, open_repository
+from service.logs import count_drops
 from service.rest.api_keys import ApiKeyGuard, document_api_keys
 from service.rest.connection import CONNECTION_POLICY, ConnectionPolicy, RefusalRecorder
 from service.rest.errors import install_error_handlers
@@ -21,6 +22,7 @@ from service.rest.middleware import (
     RequestBodyGuard,
     RequestObserver,
     RouteTemplates,
+    access_logger,
     refusal_recorder,
 )
 from service.rest.reload_signal import reload_on_sighup
@@ -67,6 +69,7 @@ def create_rest_app(
         dataplane.serve_repository(models or open_repository(settings))
         async with AsyncExitStack() as stack:
             stack.enter_context(reload_on_sighup(dataplane))
+            count_drops(access_logger, dataplane.metrics.access_log_dropped.inc)
             for companion in companions:
                 await stack.enter_async_context(companion(dataplane))
             # Given to the server through the lifespan state: ReadTimeoutProtocol reads it.

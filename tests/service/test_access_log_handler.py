@@ -5,9 +5,15 @@ import io
 import logging
 import threading
 import time
+from pathlib import Path
 
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
 from service.logs import AccessLogHandler, SecondCachingFormatter, log_access
 from service.rest.server import LOG_FORMAT
+from service.settings import Settings
 
 
 def record(message: str) -> logging.LogRecord:
@@ -113,3 +119,33 @@ def test_logging_shutdown_writes_what_is_queued() -> None:
     handler.handle(record("GET / 200 0.10ms"))
     logging.shutdown([lambda: handler])
     assert stream.getvalue() == "GET / 200 0.10ms\n"
+
+
+def test_dropped_lines_are_a_prometheus_counter(
+    tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The served app counts every access line its handler drops in
+    ``mnist_access_log_dropped_lines_total``, as the handler itself does."""
+    release = threading.Event()
+
+    class BlockedStream(io.StringIO):
+        def write(self, text: str) -> int:
+            release.wait(10.0)
+            return super().write(text)
+
+    handler = AccessLogHandler(BlockedStream(), capacity=2, interval=0.01)
+    logger = logging.getLogger("service.access")
+    monkeypatch.setattr(logger, "handlers", [handler])
+    monkeypatch.setattr(logger, "propagate", False)
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    try:
+        with TestClient(create_app(Settings(model_path=tiny_model_path, grpc_port=0))) as client:
+            for _ in range(8):
+                assert client.get("/v2/health/live").status_code == 200
+            dropped = handler.dropped  # the /metrics request's own line is logged after its answer
+            exposition = client.get("/metrics").text
+    finally:
+        release.set()
+        handler.close()
+    assert dropped >= 4
+    assert f"mnist_access_log_dropped_lines_total {float(dropped)}" in exposition

@@ -12,7 +12,6 @@ import onnxruntime
 import orjson
 import pytest
 import tritonclient.grpc as triton_grpc
-from fastapi.testclient import TestClient
 
 from service.inference import batching
 from service.inference.batching import MAX_TURNS
