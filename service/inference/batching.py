@@ -30,6 +30,8 @@ from service.inference.metrics import Metrics
 from service.inference.statistics import RequestTiming, Statistics
 
 OutputNames = tuple[str, ...]
+# A request's timing, when it keeps one (Triton's statistics).
+Timing = RequestTiming | None
 # The most event-loop turns a call waits for company: a bound on the delay it adds.
 MAX_TURNS = 4
 
@@ -67,11 +69,7 @@ class ModelCalls:
         return arrays
 
     async def run(
-        self,
-        classifier: Classifier,
-        names: OutputNames,
-        images: np.ndarray,
-        timing: RequestTiming | None = None,
+        self, classifier: Classifier, names: OutputNames, images: np.ndarray, timing: Timing = None
     ) -> list[np.ndarray]:
         """The named outputs for ``images``, from the event loop."""
         return self.run_now(classifier, names, images, _own(timing))
@@ -135,11 +133,7 @@ class AdaptiveBatcher(ModelCalls):
         self._open: dict[tuple[int, OutputNames], ModelCall] = {}
 
     async def run(
-        self,
-        classifier: Classifier,
-        names: OutputNames,
-        images: np.ndarray,
-        timing: RequestTiming | None = None,
+        self, classifier: Classifier, names: OutputNames, images: np.ndarray, timing: Timing = None
     ) -> list[np.ndarray]:
         """The named outputs for ``images``, from a call shared with concurrent requests."""
         if not classifier.card.batch_independent:

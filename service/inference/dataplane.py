@@ -211,7 +211,7 @@ class DataPlane:
         # Decoded one after another: the largest decode is what the request holds at its peak.
         decode_bytes = max(header.decode_bytes for header in headers)
         if small and decode_bytes <= SMALL_BODY_BYTES:
-            # Small work is done inline and not charged, as a small body is not (rest/inflight.py).
+            # Small work is done inline and not charged, as a small body is not (rest/bodies.py).
             return _decode_all(uploads, invert, limits)
         async with self.inflight.reserve(decode_bytes):
             return await run_request_work(

@@ -15,11 +15,10 @@ from service.inference.dataplane import SERVER_NAME, SERVER_VERSION, DataPlane
 from service.inference.repository import ModelRepository, open_repository
 from service.logs import count_drops
 from service.rest.api_keys import ApiKeyGuard, document_api_keys
+from service.rest.bodies import RequestBodies
 from service.rest.connection import CONNECTION_POLICY, ConnectionPolicy, RefusalRecorder
 from service.rest.errors import install_error_handlers
-from service.rest.inflight import InflightBodies
 from service.rest.middleware import (
-    RequestBodyGuard,
     RequestObserver,
     RouteTemplates,
     access_logger,
@@ -132,12 +131,13 @@ def connection_policy(settings: Settings, recorder: RefusalRecorder) -> Connecti
 def add_service_middleware(app: FastAPI, dataplane: DataPlane) -> None:
     """The service's middleware in the app's one stack, outermost first: request observation
     (metrics, access log), then when configured CORS, the Host check and the API-key check,
-    the request body guard, the in-flight budget's charge for bodies.
+    the request bodies' bounds and their charge to the in-flight budget.
     Middleware a user adds later with ``app.add_middleware`` goes outside them all and sees
     every request, the hot routes' included."""
     settings = dataplane.settings
-    app.add_middleware(InflightBodies, budget=dataplane.inflight)
-    app.add_middleware(RequestBodyGuard, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        RequestBodies, max_bytes=settings.max_request_bytes, budget=dataplane.inflight
+    )
     if settings.all_api_keys:
         app.add_middleware(ApiKeyGuard, keys=ApiKeys(settings.all_api_keys))
     if settings.allowed_hosts:

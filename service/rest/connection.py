@@ -2,15 +2,15 @@
 
 The app gives the server a ``ConnectionPolicy`` through the lifespan state (``CONNECTION_POLICY``);
 the server gives each request its connection in ``scope["extensions"][CONNECTION]``, whose
-``read_stalled`` the body guard reads. ``service.rest.uvicorn_hooks`` is the server side; a
-server without it (another ASGI server, the test client) simply gives no connection.
+``read_stalled`` ``service.rest.bodies`` reads. ``service.rest.uvicorn_hooks`` is the server
+side; a server without it (another ASGI server, the test client) simply gives no connection.
 
 A client that stops sending in the middle of its headers or body would hold its connection
 for as long as it likes. Each connection keeps the time of its last read and one timer,
 re-armed only when it fires: headers stalled past the timeout get a JSON 408 from the protocol
 itself (counted through the app's ``ConnectionPolicy``), as does a stalled body while the app
 has not been handed the request; once it has, the protocol sets ``read_stalled`` on the
-request's ``CONNECTION`` extension and the app's body guard answers the 408. A new connection
+request's ``CONNECTION`` extension and ``service.rest.bodies`` answers the 408. A new connection
 that sends nothing is closed after uvicorn's keep-alive timeout. Time with reading paused by
 uvicorn's flow control is the server's wait, not the client's stall.
 

@@ -1,7 +1,7 @@
 """The one place errors become HTTP responses: ``{"error": message}`` with the error's status.
 
 FastAPI's exception handlers render what the routes raise; the middleware that refuses a
-request before routing (the API-key check, the body guard) sends ``refusal`` the same way; the
+request before routing (the API-key check, the request-body bounds) sends ``refusal`` the same way; the
 server's own 408 (``service.rest.uvicorn_hooks``) writes ``error_body``. A refusal reads and counts
 the same wherever it is made.
 """

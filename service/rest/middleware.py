@@ -1,4 +1,4 @@
-"""Pure ASGI middleware (no per-request task hop): the request body guard, request observation."""
+"""Pure ASGI middleware (no per-request task hop): request observation (metrics, access log)."""
 
 import logging
 import time
@@ -7,75 +7,11 @@ from collections.abc import Iterable
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.inference.errors import PayloadTooLarge
 from service.inference.metrics import Metrics
 from service.logs import log_access
-from service.rest.connection import CONNECTION, RefusalRecorder
-from service.rest.errors import (
-    ClientClosedRequest,
-    RequestTimeout,
-    body_stalled_message,
-    refusal,
-)
+from service.rest.connection import RefusalRecorder
 
 access_logger = logging.getLogger("service.access")
-
-
-class RequestBodyGuard:
-    """The request body as the client sends it, refused in the ways a body can go wrong.
-
-    Over ``max_bytes`` (from its Content-Length, or while it is read): 413. The client gone
-    before the body's end: ``ClientClosedRequest``, a 499 that is logged and counted, never a
-    traceback. Stalled past the read timeout (``ReadTimeoutProtocol`` flags it): 408. One
-    ``receive`` wrapper does all three, so a request pays for one.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        if max_bytes < 1:
-            raise ValueError("max_bytes must be positive")
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            too_large = self._message(f"the request body is {declared} bytes")
-            await refusal(scope, receive, send, PayloadTooLarge(too_large, "body_too_large"))
-            return
-        extensions = scope.get("extensions")
-        connection = extensions.get(CONNECTION) if extensions else None
-        received = 0
-        complete = False
-
-        async def guarded_receive() -> Message:
-            nonlocal received, complete
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                if not complete:
-                    raise ClientClosedRequest(f"the client went away after {received} bytes")
-                return message
-            received += len(message.get("body", b""))
-            if connection is not None and connection.read_stalled:
-                raise RequestTimeout(body_stalled_message(received))
-            if received > self.max_bytes:
-                raise PayloadTooLarge(self._message("the request body exceeds"), "body_too_large")
-            complete = not message.get("more_body", False)
-            return message
-
-        await self.app(scope, guarded_receive, send)
-
-    def _message(self, what: str) -> str:
-        return f"{what}; at most {self.max_bytes} bytes are allowed"
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
 
 
 class RouteTemplates:

@@ -10,24 +10,18 @@ from typing import Any
 from fastapi import APIRouter
 
 from service.rest.dependencies import DataPlaneDep, ModelPath
-from service.rest.routes.v2 import MODEL_RESPONSES, VERSION_PARAMETER
+from service.rest.routes.v2 import model_routes
 
-router = APIRouter(prefix="/v2/models", tags=["v2"])
+router = APIRouter(prefix="/v2", tags=["v2"])
 
 
-@router.get("/stats", summary="Statistics of every model")
+@router.get("/models/stats", summary="Statistics of every model")
 async def every_model_statistics(dataplane: DataPlaneDep) -> dict[str, Any]:
     """Triton's statistics of every version of every model served (``model_stats``)."""
     return dataplane.model_statistics()
 
 
-@router.get("/{model_name}/stats", responses=MODEL_RESPONSES, summary="Model statistics")
-@router.get(
-    "/{model_name}/versions/{model_version}/stats",
-    responses=MODEL_RESPONSES,
-    openapi_extra=VERSION_PARAMETER,
-    summary="Model version statistics",
-)
+@model_routes(router, "/stats", "Model statistics")
 async def model_statistics(dataplane: DataPlaneDep, model: ModelPath) -> dict[str, Any]:
     """Per version: requests (count, images, success, fail, queue and compute times in ns),
     model calls (count, and per batch size their compute times), the last inference (ms since
@@ -35,13 +29,7 @@ async def model_statistics(dataplane: DataPlaneDep, model: ModelPath) -> dict[st
     return dataplane.model_statistics(*model)
 
 
-@router.get("/{model_name}/config", responses=MODEL_RESPONSES, summary="Model configuration")
-@router.get(
-    "/{model_name}/versions/{model_version}/config",
-    responses=MODEL_RESPONSES,
-    openapi_extra=VERSION_PARAMETER,
-    summary="Model version configuration",
-)
+@model_routes(router, "/config", "Model configuration")
 async def model_config(dataplane: DataPlaneDep, model: ModelPath) -> dict[str, Any]:
     """Triton's ``ModelConfig`` of the version (default: the model's default version): platform,
     ``max_batch_size`` (the most images a request may carry), inputs and outputs with ``dims``

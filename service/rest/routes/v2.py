@@ -88,8 +88,9 @@ async def ready(dataplane: DataPlaneDep) -> ReadyResponse:
     return ReadyResponse(ready=dataplane.ready())
 
 
-def model_routes(suffix: str, summary: str) -> Callable[[Endpoint], Endpoint]:
-    """Declare ``endpoint`` on ``/models/{model_name}<suffix>`` and on its version's path."""
+def model_routes(router: APIRouter, suffix: str, summary: str) -> Callable[[Endpoint], Endpoint]:
+    """Declare ``endpoint`` on ``/models/{model_name}<suffix>`` and on its version's path, on
+    ``router`` (whose prefix is ``/v2``)."""
 
     def declare(endpoint: Endpoint) -> Endpoint:
         router.get(f"/models/{{model_name}}{suffix}", responses=MODEL_RESPONSES, summary=summary)(
@@ -106,13 +107,13 @@ def model_routes(suffix: str, summary: str) -> Callable[[Endpoint], Endpoint]:
     return declare
 
 
-@model_routes("", "Model metadata")
+@model_routes(router, "", "Model metadata")
 async def model_metadata(dataplane: DataPlaneDep, model: ModelPath) -> ModelMetadata:
     """Platform, versions, and the input and output tensors from the model card."""
     return dataplane.model_metadata(*model)
 
 
-@model_routes("/ready", "Model readiness")
+@model_routes(router, "/ready", "Model readiness")
 async def model_ready(dataplane: DataPlaneDep, model: ModelPath) -> ModelReadyResponse:
     """200 once the model (or that version) is loaded; 503 before."""
     return dataplane.model_ready(*model)
