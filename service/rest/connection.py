@@ -97,7 +97,9 @@ def head_refusal(
     """Why a parsed request line and headers are over the policy's bounds (a 431), or None."""
     if len(headers) > policy.max_headers:
         return f"the request has more than {policy.max_headers} header lines"
-    size = len(url) + sum(len(name) + len(value) + 4 for name, value in headers)
+    size = len(url)
+    for name, value in headers:  # a loop, not sum() over a generator: once per request
+        size += len(name) + len(value) + 4
     return head_size_refusal(policy) if size > policy.max_header_bytes else None
 
 
