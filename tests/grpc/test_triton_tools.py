@@ -3,7 +3,6 @@
 tritonclient's model configuration, statistics and repository API; and gRPC methods the server
 does not serve, answered UNIMPLEMENTED with a metric and an access-log line."""
 
-import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from service.grpc.admission import MARKER_METHOD
 from service.grpc.observer import CallObserver
 from service.inference.metrics import Metrics
 from service.inference.model_card import read_model_card
+from tests.support.event_loop import run_on_own_thread
 from tests.support.grpc_servers import Served, grpc_settings, served
 
 MODEL = "mnist_mlp"
@@ -252,8 +252,9 @@ def test_the_servers_own_calls_are_neither_counted_nor_logged(
 
     with caplog.at_level(logging.INFO, logger="service.access"):
         assert (
-            asyncio.run(observer.intercept_service(nobody_serves, details(MARKER_METHOD))) is None
+            run_on_own_thread(observer.intercept_service(nobody_serves, details(MARKER_METHOD)))
+            is None
         )
-        stranger = asyncio.run(observer.intercept_service(nobody_serves, details("/x.Y/Z")))
+        stranger = run_on_own_thread(observer.intercept_service(nobody_serves, details("/x.Y/Z")))
     assert stranger is not None and stranger.stream_stream is not None
     assert not [record for record in caplog.records if MARKER_METHOD in record.getMessage()]
