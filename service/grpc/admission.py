@@ -19,6 +19,12 @@ wire; clients see no difference) and its one message is read here:
 
 Until the message is asked for, a stream's window stays at 64 KiB (``service.grpc.bounds``
 turns off the probing that would grow it).
+
+Messages are read with ``context.read()``, never through the request iterator grpc passes: that
+iterator is an async generator that keeps the last message it yielded until it is resumed or
+collected, and one read once is neither. It sits in a reference cycle that only the cyclic
+garbage collector frees, so every answered call's message stayed resident, outside the budget,
+after the call had given its share back (docs/operations.md, "Limits and security").
 """
 
 import asyncio
@@ -169,6 +175,7 @@ class Admission(grpc.aio.ServerInterceptor):
         keys = self.keys if getattr(behaviour, "needs_key", False) else None
 
         async def admitted(requests: AsyncIterator[Received], context: Any) -> Any:
+            """``requests`` is left unread: see the module's docstring."""
             try:
                 if self.stopping and not _came_before_marker.get():
                     raise Stopping("the server is stopping; retry on another instance")
@@ -177,7 +184,7 @@ class Admission(grpc.aio.ServerInterceptor):
                 deadline = asyncio.get_running_loop().time() + self.receive_seconds
                 reading = COPIES * self.largest_message
                 async with self.budget.reserve(reading) as reservation:
-                    received = await self._receive(requests, deadline, reading)
+                    received = await self._receive(context, deadline, reading)
                     if received is None:
                         raise BadRequest("the call ended without a request message", "no_message")
                     reservation.shrink(reading - COPIES * received.nbytes)
@@ -193,12 +200,12 @@ class Admission(grpc.aio.ServerInterceptor):
         return admitted
 
     async def _receive(
-        self, requests: AsyncIterator[Received], deadline: float, share: int
+        self, context: grpc.aio.ServicerContext, deadline: float, share: int
     ) -> Received | None:
         """The message, once it has arrived. One still arriving after ``PROMPT_SECONDS`` goes on
         only while slow messages hold at most half the budget, so that they cannot hold all of
         it until ``deadline``."""
-        arriving = asyncio.ensure_future(_next_message(requests))
+        arriving = asyncio.ensure_future(_next_message(context))
         try:
             prompt = min(PROMPT_SECONDS, deadline - asyncio.get_running_loop().time())
             await asyncio.wait((arriving,), timeout=max(0.0, prompt))
@@ -224,14 +231,14 @@ class Admission(grpc.aio.ServerInterceptor):
             arriving.cancel()
         return arriving.result()
 
-    async def read_stream_message(self, requests: AsyncIterator[Received]) -> Any | None:
+    async def read_stream_message(self, context: grpc.aio.ServicerContext) -> Any | None:
         """A streaming call's next message, read under the same bounds, or None at its end.
         The share is given back once it has arrived: such messages are small and handled at
         once (reflection, health)."""
         reading = COPIES * self.largest_message
         async with self.budget.reserve(reading):
             deadline = asyncio.get_running_loop().time() + self.receive_seconds
-            received = await self._receive(requests, deadline, reading)
+            received = await self._receive(context, deadline, reading)
         return None if received is None else received.message
 
     def _ended(self) -> None:
@@ -271,10 +278,7 @@ class Admission(grpc.aio.ServerInterceptor):
                 await call(b"", metadata=((MARKER_KEY, self._token),))
 
 
-async def _next_message(requests: AsyncIterator[Received]) -> Received | None:
-    """The next message, or None when the call ended without one (a task cannot end with
-    StopAsyncIteration)."""
-    try:
-        return await anext(requests)
-    except StopAsyncIteration:
-        return None
+async def _next_message(context: grpc.aio.ServicerContext) -> Received | None:
+    """The call's next message, or None when the call ended without one."""
+    message = await context.read()
+    return None if message is grpc.aio.EOF else message
