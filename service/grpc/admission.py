@@ -24,12 +24,16 @@ Messages are read with ``context.read()``, never through the request iterator gr
 iterator is an async generator that keeps the last message it yielded until it is resumed or
 collected, and one read once is neither. It sits in a reference cycle that only the cyclic
 garbage collector frees, so every answered call's message stayed resident, outside the budget,
-after the call had given its share back (docs/operations.md, "Limits and security").
+after the call had given its share back (docs/operations.md, "Limits and security"). A refusal
+makes such a cycle too: grpc keeps the abort's exception on the call, and its traceback holds
+the frames that held the message. So the message is dropped before this module aborts a call,
+and the frames under it are cleared of their locals when the method refuses the call itself.
 """
 
 import asyncio
 import contextlib
 import secrets
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -176,6 +180,7 @@ class Admission(grpc.aio.ServerInterceptor):
 
         async def admitted(requests: AsyncIterator[Received], context: Any) -> Any:
             """``requests`` is left unread: see the module's docstring."""
+            received: Received | None = None
             try:
                 if self.stopping and not _came_before_marker.get():
                     raise Stopping("the server is stopping; retry on another instance")
@@ -193,9 +198,14 @@ class Admission(grpc.aio.ServerInterceptor):
                     return await behaviour(received.message, context)
             except ServiceError as error:  # Raised here: the method's own are answered.
                 self.metrics.rejected_inputs.labels(error.reason).inc()
-                await context.abort(status_code(error), error.message)
+                refusal = status_code(error), error.message
+            except grpc.aio.AbortError as aborted:  # The method's own refusal.
+                traceback.clear_frames(aborted.__traceback__)
+                raise
             finally:
+                received = None
                 self._ended()
+            await context.abort(*refusal)
 
         return admitted
 
