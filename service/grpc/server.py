@@ -88,12 +88,12 @@ def model_call_bytes(dataplane: DataPlane) -> Callable[[object], int]:
             return 0  # Undecodable: refused before any work.
         message = request.message
         try:
-            card = dataplane.model(message.model_name, message.model_version or None).card
+            classifier = dataplane.model(message.model_name, message.model_version or None)
         except ServiceError:
             return 0  # Refused by the method before any work.
-        row = math.prod(size for size in card.inputs[0].shape if size > 0)
+        row = math.prod(size for size in classifier.card.inputs[0].shape if size > 0)
         shapes = [list(tensor.shape) for tensor in message.inputs]
-        return inference_bytes(shapes, settings.max_batch_size * row)
+        return inference_bytes(shapes, settings.max_batch_size * row, classifier.slice_elements)
 
     return cost
 

@@ -62,6 +62,14 @@ class Classifier:
         return np.asarray(self.card.labels)
 
     @cached_property
+    def slice_elements(self) -> int | None:
+        """The input elements of one slice of a large batch (``run``), or None for a model that
+        runs every batch whole: what the in-flight budget charges (``costs.inference_bytes``)."""
+        if not self.card.batch_independent:
+            return None
+        return ARENA_KEEPS_IMAGES * IMAGE_SIDE * IMAGE_SIDE
+
+    @cached_property
     def score_name(self) -> str | None:
         """The ``digit_score`` output's name, or None for a model without a reject option."""
         rule = self.card.digit_score

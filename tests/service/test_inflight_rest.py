@@ -44,7 +44,7 @@ def client(tiny_model_path: Path) -> Iterator[TestClient]:
 
 
 def test_a_body_is_given_back_once_answered(client: TestClient) -> None:
-    body, headers = binary_body(1000)
+    body, headers = binary_body(500)
     response = client.post(INFER, content=body, headers=headers)
     assert response.status_code == 200
     assert client.app.state.dataplane.inflight.in_use == 0
@@ -54,7 +54,7 @@ def test_over_the_budget_a_request_waits_then_gets_503_with_retry_after(
     client: TestClient,
 ) -> None:
     inflight = client.app.state.dataplane.inflight
-    body, headers = binary_body(1000)  # 784,000 bytes and more, held twice while read
+    body, headers = binary_body(500)  # 392,000 bytes and more, held twice while read
     client.portal.call(inflight.acquire, 15 * MiB)
     try:
         response = client.post(INFER, content=body, headers=headers)
