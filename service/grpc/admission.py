@@ -212,34 +212,20 @@ class Admission(grpc.aio.ServerInterceptor):
     async def _receive(
         self, context: grpc.aio.ServicerContext, deadline: float, share: int
     ) -> Received | None:
-        """The message, once it has arrived. One still arriving after ``PROMPT_SECONDS`` goes on
-        only while slow messages hold at most half the budget, so that they cannot hold all of
-        it until ``deadline``."""
-        arriving = asyncio.ensure_future(_next_message(context))
+        """The message, once it has arrived, or None when the call ended without one. One still
+        arriving after ``PROMPT_SECONDS`` goes on only while slow messages hold at most half the
+        budget, so that they cannot hold all of it until ``deadline``. One timer watches it, in
+        the call's own task: no task or wait of its own for a message that is already there."""
+        arrival = _Arrival(self, share, deadline)
         try:
-            prompt = min(PROMPT_SECONDS, deadline - asyncio.get_running_loop().time())
-            await asyncio.wait((arriving,), timeout=max(0.0, prompt))
-            if not arriving.done():
-                if self.slow_bytes + share > self.budget.capacity // 2:
-                    raise ReceiveTimeout(
-                        f"the request message did not arrive within {PROMPT_SECONDS:g} s while "
-                        "other slow messages hold half of the memory for requests in flight"
-                    )
-                self.slow_bytes += share
-                try:
-                    await asyncio.wait(
-                        (arriving,), timeout=deadline - asyncio.get_running_loop().time()
-                    )
-                finally:
-                    self.slow_bytes -= share
-            if not arriving.done():
-                raise ReceiveTimeout(
-                    f"the request message did not arrive within {self.receive_seconds:g} s "
-                    "(MNIST_GRPC_RECEIVE_SECONDS)"
-                )
+            async with asyncio.timeout(None) as arrival.timeout:
+                arrival.start()
+                message = await context.read()
+        except TimeoutError:
+            raise ReceiveTimeout(arrival.refusal) from None
         finally:
-            arriving.cancel()
-        return arriving.result()
+            arrival.stop()
+        return None if message is grpc.aio.EOF else message
 
     async def read_stream_message(self, context: grpc.aio.ServicerContext) -> Any | None:
         """A streaming call's next message, read under the same bounds, or None at its end.
@@ -288,7 +274,50 @@ class Admission(grpc.aio.ServerInterceptor):
                 await call(b"", metadata=((MARKER_KEY, self._token),))
 
 
-async def _next_message(context: grpc.aio.ServicerContext) -> Received | None:
-    """The call's next message, or None when the call ended without one."""
-    message = await context.read()
-    return None if message is grpc.aio.EOF else message
+class _Arrival:
+    """The timer of one message's arrival (``Admission._receive``): at ``PROMPT_SECONDS`` the
+    message turns slow and goes on only while slow ones hold at most half the budget, then it
+    has until its deadline."""
+
+    __slots__ = ("admission", "deadline", "refusal", "share", "slow", "timeout", "timer")
+
+    def __init__(self, admission: Admission, share: int, deadline: float) -> None:
+        self.admission = admission
+        self.share = share
+        self.deadline = deadline
+        self.slow = False
+        self.refusal = (
+            f"the request message did not arrive within {admission.receive_seconds:g} s "
+            "(MNIST_GRPC_RECEIVE_SECONDS)"
+        )
+        self.timeout: asyncio.Timeout | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        """Watch from now: the prompt, or the deadline if it comes first."""
+        loop = asyncio.get_running_loop()
+        prompt = loop.time() + PROMPT_SECONDS
+        if prompt < self.deadline:
+            self.timer = loop.call_at(prompt, self._turned_slow)
+        else:
+            self.timeout.reschedule(self.deadline)
+
+    def _turned_slow(self) -> None:
+        admission = self.admission
+        if admission.slow_bytes + self.share > admission.budget.capacity // 2:
+            self.refusal = (
+                f"the request message did not arrive within {PROMPT_SECONDS:g} s while other "
+                "slow messages hold half of the memory for requests in flight"
+            )
+            self.timeout.reschedule(asyncio.get_running_loop().time())
+            return
+        admission.slow_bytes += self.share
+        self.slow = True
+        self.timeout.reschedule(self.deadline)
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.slow:
+            self.admission.slow_bytes -= self.share
+            self.slow = False

@@ -42,7 +42,11 @@ def inference_bytes(
     ``max_elements`` (larger requests are refused before their model call); a model that runs
     large batches in slices of ``slice_elements`` (``Classifier.slice_elements``) holds at most
     ``SLICES_HELD`` of them, one that runs them whole (None) the whole batch."""
-    elements = min(sum(math.prod(max(size, 0) for size in shape) for shape in shapes), max_elements)
+    elements = 0
+    for shape in shapes:  # A loop of C calls: this runs for every request.
+        if min(shape, default=0) >= 0:
+            elements += math.prod(shape)
+    elements = min(elements, max_elements)
     if slice_elements is not None:
         elements = min(elements, SLICES_HELD * slice_elements)
     return INFERENCE_BYTES_PER_ELEMENT * elements
