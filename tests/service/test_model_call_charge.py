@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,6 +14,7 @@ from service.inference.costs import INFERENCE_BYTES_PER_ELEMENT, SLICES_HELD
 from service.inference.model_card import read_model_card
 from service.rest.app import create_rest_app
 from service.settings import Settings
+from tests.support.v2_bodies import binary_infer_body
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MODELS = PROJECT_ROOT / "models"
@@ -56,14 +55,6 @@ def test_each_kind_of_call_is_charged_as_it_runs(measured: list[dict]) -> None:
     )
 
 
-def binary_infer(count: int) -> tuple[bytes, dict[str, str]]:
-    size = count * 784
-    tensor = {"name": "image", "shape": [count, 28, 28], "datatype": "UINT8"}
-    header = orjson.dumps({"inputs": [tensor | {"parameters": {"binary_data_size": size}}]})
-    body = header + np.zeros(size, dtype=np.uint8).tobytes()
-    return body, {"Inference-Header-Content-Length": str(len(header))}
-
-
 def test_the_int8_model_serves_what_its_charge_fits_and_refuses_more_at_once() -> None:
     """Under the default budget the int8 model's largest batch whole would hold more than the
     budget: a 413 naming the memory, at once, rather than a call past the pod's memory."""
@@ -74,9 +65,9 @@ def test_the_int8_model_serves_what_its_charge_fits_and_refuses_more_at_once() -
     infer = f"/v2/models/mnist_mlp/versions/{version}/infer"
     with TestClient(create_rest_app(settings)) as client:
         refused = client.post(
-            infer, content=(largest := binary_infer(16_384))[0], headers=largest[1]
+            infer, content=(largest := binary_infer_body(16_384))[0], headers=largest[1]
         )
-        served = client.post(infer, content=(batch := binary_infer(fits))[0], headers=batch[1])
+        served = client.post(infer, content=(batch := binary_infer_body(fits))[0], headers=batch[1])
     assert refused.status_code == 413
     assert "bytes of memory in flight" in refused.json()["error"]
     assert served.status_code == 200
