@@ -11,9 +11,9 @@ wire; clients see no difference) and its one message is read here:
   two of the real size once it has arrived: bytes still arriving count like bytes decoded. A
   call that finds no room waits, then gets RESOURCE_EXHAUSTED;
 - within ``MNIST_GRPC_RECEIVE_SECONDS`` of the call's start, else DEADLINE_EXCEEDED, and grpc
-  lets go of what arrived; a message still arriving after ``PROMPT_SECONDS`` is refused the
-  same way unless the slow ones hold less than half the budget, so that a few stalled clients
-  cannot hold all of it;
+  lets go of what arrived; a message still arriving after a second is refused the same way
+  unless the slow ones hold less than half the budget, so that a few stalled clients cannot
+  hold all of it (``service.grpc.arrival``);
 - and not at all once the server is stopping, unless it came before the stop: UNAVAILABLE, a
   status clients retry elsewhere.
 
@@ -41,6 +41,7 @@ from typing import Any
 
 import grpc
 
+from service.grpc.arrival import SlowMessages, read_message
 from service.grpc.status import authorization, status_code
 from service.grpc.streams import bounded_stream
 from service.inference.auth import ApiKeys
@@ -49,8 +50,6 @@ from service.inference.errors import BadRequest, ServiceError
 from service.inference.metrics import Metrics
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-# A message not in after this long is slow: slow ones may hold at most half the budget.
-PROMPT_SECONDS = 1.0
 # A message is held twice while it is read: by grpc, and as the bytes given to the method.
 COPIES = 2
 # A call to no service, that a stopping server sends itself (see ``Admission``).
@@ -62,13 +61,6 @@ QUIET_SECONDS = 0.05
 QUIET_WAIT_SECONDS = 1.0
 # Per call (each grpc call runs in its own task): handed over before the stop's marker?
 _came_before_marker: ContextVar[bool] = ContextVar("came_before_marker", default=True)
-
-
-class ReceiveTimeout(ServiceError):
-    """The request message did not arrive in time."""
-
-    status_code = 408
-    reason = "receive_timeout"
 
 
 class Stopping(ServiceError):
@@ -131,7 +123,7 @@ class Admission(grpc.aio.ServerInterceptor):
         self.metrics = metrics
         self.keys = keys
         self.costs = dict(costs or {})
-        self.slow_bytes = 0  # the shares of messages still arriving after PROMPT_SECONDS
+        self.slow = SlowMessages(budget.capacity // 2, receive_seconds)
         self.stopping = False
         self.marker_seen = False
         self.in_flight = 0
@@ -189,7 +181,7 @@ class Admission(grpc.aio.ServerInterceptor):
                 deadline = asyncio.get_running_loop().time() + self.receive_seconds
                 reading = COPIES * self.largest_message
                 async with self.budget.reserve(reading) as reservation:
-                    received = await self._receive(context, deadline, reading)
+                    received = await read_message(context, deadline, reading, self.slow)
                     if received is None:
                         raise BadRequest("the call ended without a request message", "no_message")
                     reservation.shrink(reading - COPIES * received.nbytes)
@@ -209,24 +201,6 @@ class Admission(grpc.aio.ServerInterceptor):
 
         return admitted
 
-    async def _receive(
-        self, context: grpc.aio.ServicerContext, deadline: float, share: int
-    ) -> Received | None:
-        """The message, once it has arrived, or None when the call ended without one. One still
-        arriving after ``PROMPT_SECONDS`` goes on only while slow messages hold at most half the
-        budget, so that they cannot hold all of it until ``deadline``. One timer watches it, in
-        the call's own task: no task or wait of its own for a message that is already there."""
-        arrival = _Arrival(self, share, deadline)
-        try:
-            async with asyncio.timeout(None) as arrival.timeout:
-                arrival.start()
-                message = await context.read()
-        except TimeoutError:
-            raise ReceiveTimeout(arrival.refusal) from None
-        finally:
-            arrival.stop()
-        return None if message is grpc.aio.EOF else message
-
     async def read_stream_message(self, context: grpc.aio.ServicerContext) -> Any | None:
         """A streaming call's next message, read under the same bounds, or None at its end.
         The share is given back once it has arrived: such messages are small and handled at
@@ -234,7 +208,7 @@ class Admission(grpc.aio.ServerInterceptor):
         reading = COPIES * self.largest_message
         async with self.budget.reserve(reading):
             deadline = asyncio.get_running_loop().time() + self.receive_seconds
-            received = await self._receive(context, deadline, reading)
+            received = await read_message(context, deadline, reading, self.slow)
         return None if received is None else received.message
 
     def _ended(self) -> None:
@@ -272,52 +246,3 @@ class Admission(grpc.aio.ServerInterceptor):
             call = channel.unary_unary(MARKER_METHOD)
             with contextlib.suppress(grpc.aio.AioRpcError):
                 await call(b"", metadata=((MARKER_KEY, self._token),))
-
-
-class _Arrival:
-    """The timer of one message's arrival (``Admission._receive``): at ``PROMPT_SECONDS`` the
-    message turns slow and goes on only while slow ones hold at most half the budget, then it
-    has until its deadline."""
-
-    __slots__ = ("admission", "deadline", "refusal", "share", "slow", "timeout", "timer")
-
-    def __init__(self, admission: Admission, share: int, deadline: float) -> None:
-        self.admission = admission
-        self.share = share
-        self.deadline = deadline
-        self.slow = False
-        self.refusal = (
-            f"the request message did not arrive within {admission.receive_seconds:g} s "
-            "(MNIST_GRPC_RECEIVE_SECONDS)"
-        )
-        self.timeout: asyncio.Timeout | None = None
-        self.timer: asyncio.TimerHandle | None = None
-
-    def start(self) -> None:
-        """Watch from now: the prompt, or the deadline if it comes first."""
-        loop = asyncio.get_running_loop()
-        prompt = loop.time() + PROMPT_SECONDS
-        if prompt < self.deadline:
-            self.timer = loop.call_at(prompt, self._turned_slow)
-        else:
-            self.timeout.reschedule(self.deadline)
-
-    def _turned_slow(self) -> None:
-        admission = self.admission
-        if admission.slow_bytes + self.share > admission.budget.capacity // 2:
-            self.refusal = (
-                f"the request message did not arrive within {PROMPT_SECONDS:g} s while other "
-                "slow messages hold half of the memory for requests in flight"
-            )
-            self.timeout.reschedule(asyncio.get_running_loop().time())
-            return
-        admission.slow_bytes += self.share
-        self.slow = True
-        self.timeout.reschedule(self.deadline)
-
-    def stop(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        if self.slow:
-            self.admission.slow_bytes -= self.share
-            self.slow = False
