@@ -11,6 +11,9 @@ object a line instead of the table.
 
     python -m benchmarks.call_memory
     python -m benchmarks.call_memory --images 16384 --json
+    python -m benchmarks.call_memory --model models/mnist_mlp.int8.onnx
+
+Without ``--model``, both shipped models (fp32 and int8).
 """
 
 import argparse
@@ -23,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import conditions, print_table
+from benchmarks.run import parser_for
 from service.inference.classifier import IMAGE_SIDE, Classifier
 from service.inference.costs import inference_bytes
 from service.settings import Settings
@@ -82,11 +86,7 @@ def measure(model: Path, images: int, calls: int) -> dict[str, object]:
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--models", type=Path, nargs="+", default=SHIPPED, help="ONNX models")
+    parser = parser_for(__doc__.split("\n\n")[0])
     parser.add_argument(
         "--images", type=int, nargs="+", default=[16_384, 4096, 1000], help="batch sizes"
     )
@@ -99,16 +99,17 @@ def main(argv: list[str] | None = None) -> None:
     arguments = _arguments(argv)
     if arguments.calls < 1 or any(images < 1 for images in arguments.images):
         sys.exit("--calls and --images must be positive")
+    models = SHIPPED if arguments.model is None else [arguments.model]
+    if arguments.quick:
+        models, arguments.images, arguments.calls = models[:1], [128], 1
     results = [
-        measure(model, images, arguments.calls)
-        for model in arguments.models
-        for images in arguments.images
+        measure(model, images, arguments.calls) for model in models for images in arguments.images
     ]
     if arguments.json:
         for result in results:
             print(json.dumps(result))
         return
-    print(conditions(arguments.models[0]))
+    print(conditions(models[0]))
     print_table(
         "What a model call holds, and what the budget charges",
         ["model", "images", "held MiB", "held B/element", "charged MiB", "charged B/element"],
