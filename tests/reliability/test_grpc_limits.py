@@ -28,7 +28,7 @@ BUDGET = 192 * MiB  # MNIST_MAX_INFLIGHT_BYTES's default
 # What the budget does not count: each connection's first 64 KiB window and grpc's buffers, a
 # call's request and response still held by grpc for a moment after its share is given back,
 # onnxruntime's arena of the bulk session, worker threads' stacks: the 64 maximal calls peaked
-# +161 to +188 MiB above the baseline, under the budget (docs/operations.md).
+# +161 to +192 MiB above the baseline, at most the budget (docs/operations.md).
 MARGIN = 64 * MiB
 # Freed memory the allocators (glibc's arenas of grpc's, onnxruntime's and Python's threads)
 # keep for the next calls once the flood has passed, and the arena above: measured +124 to
