@@ -11,19 +11,29 @@ wire; clients see no difference) and its one message is read here:
   two of the real size once it has arrived: bytes still arriving count like bytes decoded. A
   call that finds no room waits, then gets RESOURCE_EXHAUSTED;
 - within ``MNIST_GRPC_RECEIVE_SECONDS`` of the call's start, else DEADLINE_EXCEEDED, and grpc
-  lets go of what arrived; a message still arriving after ``PROMPT_SECONDS`` is refused the
-  same way unless the slow ones hold less than half the budget, so that a few stalled clients
-  cannot hold all of it;
+  lets go of what arrived; a message still arriving after a second is refused the same way
+  unless the slow ones hold less than half the budget, so that a few stalled clients cannot
+  hold all of it (``service.grpc.arrival``);
 - and not at all once the server is stopping, unless it came before the stop: UNAVAILABLE, a
   status clients retry elsewhere.
 
 Until the message is asked for, a stream's window stays at 64 KiB (``service.grpc.bounds``
 turns off the probing that would grow it).
+
+Messages are read with ``context.read()``, never through the request iterator grpc passes: that
+iterator is an async generator that keeps the last message it yielded until it is resumed or
+collected, and one read once is neither. It sits in a reference cycle that only the cyclic
+garbage collector frees, so every answered call's message stayed resident, outside the budget,
+after the call had given its share back (docs/operations.md, "Limits and security"). A refusal
+makes such a cycle too: grpc keeps the abort's exception on the call, and its traceback holds
+the frames that held the message. So the message is dropped before this module aborts a call,
+and the frames under it are cleared of their locals when the method refuses the call itself.
 """
 
 import asyncio
 import contextlib
 import secrets
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -31,6 +41,7 @@ from typing import Any
 
 import grpc
 
+from service.grpc.arrival import SlowMessages, read_message
 from service.grpc.status import authorization, status_code
 from service.grpc.streams import bounded_stream
 from service.inference.auth import ApiKeys
@@ -39,8 +50,6 @@ from service.inference.errors import BadRequest, ServiceError
 from service.inference.metrics import Metrics
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-# A message not in after this long is slow: slow ones may hold at most half the budget.
-PROMPT_SECONDS = 1.0
 # A message is held twice while it is read: by grpc, and as the bytes given to the method.
 COPIES = 2
 # A call to no service, that a stopping server sends itself (see ``Admission``).
@@ -52,13 +61,6 @@ QUIET_SECONDS = 0.05
 QUIET_WAIT_SECONDS = 1.0
 # Per call (each grpc call runs in its own task): handed over before the stop's marker?
 _came_before_marker: ContextVar[bool] = ContextVar("came_before_marker", default=True)
-
-
-class ReceiveTimeout(ServiceError):
-    """The request message did not arrive in time."""
-
-    status_code = 408
-    reason = "receive_timeout"
 
 
 class Stopping(ServiceError):
@@ -121,7 +123,7 @@ class Admission(grpc.aio.ServerInterceptor):
         self.metrics = metrics
         self.keys = keys
         self.costs = dict(costs or {})
-        self.slow_bytes = 0  # the shares of messages still arriving after PROMPT_SECONDS
+        self.slow = SlowMessages(budget.capacity // 2, receive_seconds)
         self.stopping = False
         self.marker_seen = False
         self.in_flight = 0
@@ -169,6 +171,8 @@ class Admission(grpc.aio.ServerInterceptor):
         keys = self.keys if getattr(behaviour, "needs_key", False) else None
 
         async def admitted(requests: AsyncIterator[Received], context: Any) -> Any:
+            """``requests`` is left unread: see the module's docstring."""
+            received: Received | None = None
             try:
                 if self.stopping and not _came_before_marker.get():
                     raise Stopping("the server is stopping; retry on another instance")
@@ -177,7 +181,7 @@ class Admission(grpc.aio.ServerInterceptor):
                 deadline = asyncio.get_running_loop().time() + self.receive_seconds
                 reading = COPIES * self.largest_message
                 async with self.budget.reserve(reading) as reservation:
-                    received = await self._receive(requests, deadline, reading)
+                    received = await read_message(context, deadline, reading, self.slow)
                     if received is None:
                         raise BadRequest("the call ended without a request message", "no_message")
                     reservation.shrink(reading - COPIES * received.nbytes)
@@ -186,52 +190,25 @@ class Admission(grpc.aio.ServerInterceptor):
                     return await behaviour(received.message, context)
             except ServiceError as error:  # Raised here: the method's own are answered.
                 self.metrics.rejected_inputs.labels(error.reason).inc()
-                await context.abort(status_code(error), error.message)
+                refusal = status_code(error), error.message
+            except grpc.aio.AbortError as aborted:  # The method's own refusal.
+                traceback.clear_frames(aborted.__traceback__)
+                raise
             finally:
+                received = None
                 self._ended()
+            await context.abort(*refusal)
 
         return admitted
 
-    async def _receive(
-        self, requests: AsyncIterator[Received], deadline: float, share: int
-    ) -> Received | None:
-        """The message, once it has arrived. One still arriving after ``PROMPT_SECONDS`` goes on
-        only while slow messages hold at most half the budget, so that they cannot hold all of
-        it until ``deadline``."""
-        arriving = asyncio.ensure_future(_next_message(requests))
-        try:
-            prompt = min(PROMPT_SECONDS, deadline - asyncio.get_running_loop().time())
-            await asyncio.wait((arriving,), timeout=max(0.0, prompt))
-            if not arriving.done():
-                if self.slow_bytes + share > self.budget.capacity // 2:
-                    raise ReceiveTimeout(
-                        f"the request message did not arrive within {PROMPT_SECONDS:g} s while "
-                        "other slow messages hold half of the memory for requests in flight"
-                    )
-                self.slow_bytes += share
-                try:
-                    await asyncio.wait(
-                        (arriving,), timeout=deadline - asyncio.get_running_loop().time()
-                    )
-                finally:
-                    self.slow_bytes -= share
-            if not arriving.done():
-                raise ReceiveTimeout(
-                    f"the request message did not arrive within {self.receive_seconds:g} s "
-                    "(MNIST_GRPC_RECEIVE_SECONDS)"
-                )
-        finally:
-            arriving.cancel()
-        return arriving.result()
-
-    async def read_stream_message(self, requests: AsyncIterator[Received]) -> Any | None:
+    async def read_stream_message(self, context: grpc.aio.ServicerContext) -> Any | None:
         """A streaming call's next message, read under the same bounds, or None at its end.
         The share is given back once it has arrived: such messages are small and handled at
         once (reflection, health)."""
         reading = COPIES * self.largest_message
         async with self.budget.reserve(reading):
             deadline = asyncio.get_running_loop().time() + self.receive_seconds
-            received = await self._receive(requests, deadline, reading)
+            received = await read_message(context, deadline, reading, self.slow)
         return None if received is None else received.message
 
     def _ended(self) -> None:
@@ -269,12 +246,3 @@ class Admission(grpc.aio.ServerInterceptor):
             call = channel.unary_unary(MARKER_METHOD)
             with contextlib.suppress(grpc.aio.AioRpcError):
                 await call(b"", metadata=((MARKER_KEY, self._token),))
-
-
-async def _next_message(requests: AsyncIterator[Received]) -> Received | None:
-    """The next message, or None when the call ended without one (a task cannot end with
-    StopAsyncIteration)."""
-    try:
-        return await anext(requests)
-    except StopAsyncIteration:
-        return None

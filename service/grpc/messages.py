@@ -68,13 +68,23 @@ def read_infer_request(data: bytes) -> ReceivedModelInfer:
     others: list[memoryview] = []
     raw: list[memoryview] = []
     position = 0
-    while position < len(data):
-        tag, value_start = _varint(data, position)
-        span = _field_end(data, tag & 7, value_start)
-        if span is None:
-            return _parsed_by_protobuf(data)
-        start, end = span
-        if end > len(data):
+    size = len(data)
+    while position < size:
+        tag = data[position]
+        if tag < 0x80 and tag & 7 == LENGTH_DELIMITED and position + 1 < size:
+            # The common field, inline: a one-byte tag and a one-byte length.
+            length = data[position + 1]
+            start, end = position + 2, position + 2 + length
+            if length >= 0x80:
+                length, start = _varint(data, position + 1)
+                end = start + length
+        else:
+            tag, value_start = _varint(data, position)
+            span = _field_end(data, tag & 7, value_start)
+            if span is None:
+                return _parsed_by_protobuf(data)
+            start, end = span
+        if end > size:
             raise DecodeError(CORRUPT)
         if tag >> 3 == RAW_INPUT_CONTENTS and tag & 7 == LENGTH_DELIMITED:
             raw.append(view[start:end])

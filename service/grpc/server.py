@@ -9,7 +9,7 @@ fails loudly instead of being shared with a stranger.
 import asyncio
 import contextlib
 import logging
-import math
+import operator
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -43,6 +43,7 @@ EXIT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 MODEL_INFER = f"/{INFERENCE_SERVICE}/ModelInfer"
 # Calls the server makes to itself: not a client's, so neither logged, counted nor traced.
 INTERNAL_METHODS = frozenset({MARKER_METHOD})
+SHAPE = operator.attrgetter("shape")
 # Each worker also listens on a port of its own here, for the marker its stop sends itself.
 LOOPBACK = "127.0.0.1"
 
@@ -88,12 +89,12 @@ def model_call_bytes(dataplane: DataPlane) -> Callable[[object], int]:
             return 0  # Undecodable: refused before any work.
         message = request.message
         try:
-            card = dataplane.model(message.model_name, message.model_version or None).card
+            classifier = dataplane.model(message.model_name, message.model_version or None)
         except ServiceError:
             return 0  # Refused by the method before any work.
-        row = math.prod(size for size in card.inputs[0].shape if size > 0)
-        shapes = [list(tensor.shape) for tensor in message.inputs]
-        return inference_bytes(shapes, settings.max_batch_size * row)
+        shapes = map(SHAPE, message.inputs)
+        max_elements = settings.max_batch_size * classifier.image_elements
+        return inference_bytes(shapes, max_elements, classifier.slice_elements)
 
     return cost
 

@@ -53,7 +53,7 @@ def bounded_stream(
 
 def _one_request(admission: "Admission", behaviour: StreamBehaviour) -> StreamBehaviour:
     async def one(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
-        request = await admission.read_stream_message(requests)
+        request = await admission.read_stream_message(context)
         if request is None:
             raise BadRequest("the call ended without a request message", "no_message")
         return behaviour(request, context)
@@ -64,7 +64,7 @@ def _one_request(admission: "Admission", behaviour: StreamBehaviour) -> StreamBe
 def _each_request(admission: "Admission", behaviour: StreamBehaviour) -> StreamBehaviour:
     async def each(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
         async def messages() -> AsyncIterator[Any]:
-            while (request := await admission.read_stream_message(requests)) is not None:
+            while (request := await admission.read_stream_message(context)) is not None:
                 yield request
 
         return behaviour(messages(), context)

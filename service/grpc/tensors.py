@@ -7,6 +7,7 @@ are the request's raw inputs, typed contents its ``data``. Outputs always answer
 ``raw_output_contents``.
 """
 
+import operator
 from collections.abc import Mapping
 
 from service.grpc.messages import ReceivedModelInfer
@@ -15,6 +16,7 @@ from service.inference.codec import little_endian_bytes
 from service.inference.errors import BadRequest
 from service.inference.v2 import InferRequest, InferResponse
 
+NAME = operator.attrgetter("name")
 # Where InferTensorContents keeps each datatype's values (the proto's comments say which).
 CONTENTS_FIELDS = {
     "BOOL": "bool_contents",
@@ -44,7 +46,7 @@ def infer_request_from_grpc(received: ReceivedModelInfer) -> InferRequest:
     inputs = [_input_document(tensor, bool(raw)) for tensor in request.inputs]
     document: dict[str, object] = {
         "id": request.id or None,
-        "parameters": parameters(request.parameters),
+        "parameters": parameters(request.parameters) if request.parameters else {},
         "inputs": inputs,
     }
     if request.outputs:
@@ -52,8 +54,7 @@ def infer_request_from_grpc(received: ReceivedModelInfer) -> InferRequest:
             {"name": output.name, "parameters": parameters(output.parameters)}
             for output in request.outputs
         ]
-    names = [tensor.name for tensor in request.inputs] if raw else []
-    binary = dict(zip(names, raw, strict=True))
+    binary = dict(zip(map(NAME, request.inputs), raw, strict=True)) if raw else {}
     return InferRequest.from_document(document, binary)
 
 
@@ -62,18 +63,20 @@ def _input_document(tensor: pb.ModelInferRequest.InferInputTensor, raw: bool) ->
         "name": tensor.name,
         "datatype": tensor.datatype,
         "shape": list(tensor.shape),
-        "parameters": parameters(tensor.parameters),
+        "parameters": parameters(tensor.parameters) if tensor.parameters else {},
     }
     # ListFields names only the non-empty fields: one call, rather than reading each of the
     # eight repeated fields.
-    given = [field.name for field, _ in tensor.contents.ListFields()]
+    fields = tensor.contents.ListFields()
     if raw:
-        if given:
+        if fields:
             raise BadRequest(
-                f"input {tensor.name!r} has both {given[0]} and raw_input_contents: send one",
+                f"input {tensor.name!r} has both {fields[0][0].name} and raw_input_contents: "
+                "send one",
                 "bad_tensor_data",
             )
         return document
+    given = [field.name for field, _ in fields]
     expected = CONTENTS_FIELDS.get(tensor.datatype)
     if expected is not None and any(name != expected for name in given):
         other = next(name for name in given if name != expected)

@@ -83,11 +83,11 @@ class InflightBudget:
         """Bytes held by requests now."""
         return self._in_use
 
-    @in_use.setter
-    def in_use(self, nbytes: int) -> None:
-        self._in_use = nbytes
+    def _add(self, nbytes: int) -> None:
+        """Bytes in use grow by ``nbytes`` (shrink, if negative); ``observe`` is told."""
+        self._in_use += nbytes
         if self._observe is not None:
-            self._observe(nbytes)
+            self._observe(self._in_use)
 
     @property
     def waiting(self) -> int:
@@ -102,19 +102,27 @@ class InflightBudget:
     async def acquire(self, nbytes: int) -> None:
         """Admit ``nbytes`` for a request holding nothing yet: at once when they fit and nobody
         waits before, else after a wait of at most ``wait_seconds``, else ``Overloaded``."""
-        self._check_fits_at_all(nbytes, 0)
-        queued = self._live(self._admissions) + self._live(self._extensions)
-        if (not queued or nbytes <= self.small_bytes) and self._fits(nbytes):
-            self.in_use += nbytes
+        if not 0 <= nbytes <= self.capacity:
+            self._check_fits_at_all(nbytes, 0)
+        if self._in_use + nbytes <= self.capacity and (
+            nbytes <= self.small_bytes
+            or not (self._admissions or self._extensions)
+            or not (self._live(self._admissions) or self._live(self._extensions))
+        ):
+            self._add(nbytes)
             return
         await self._wait(self._admissions, nbytes, nbytes)
 
     async def acquire_more(self, nbytes: int, held: int) -> None:
         """``nbytes`` more for a request holding ``held``: ahead of every admission."""
-        self._check_fits_at_all(nbytes, held)
-        queued = self._live(self._extensions)
-        if (not queued or held + nbytes <= self.small_bytes) and self._fits(nbytes):
-            self.in_use += nbytes
+        if not 0 <= nbytes <= self.capacity - held:
+            self._check_fits_at_all(nbytes, held)
+        if self._in_use + nbytes <= self.capacity and (
+            held + nbytes <= self.small_bytes
+            or not self._extensions
+            or not self._live(self._extensions)
+        ):
+            self._add(nbytes)
             return
         if self._live(self._extensions) + 1 >= self.holders:
             raise self._overloaded(nbytes)
@@ -131,7 +139,7 @@ class InflightBudget:
             )
 
     def _fits(self, nbytes: int) -> bool:
-        return self.in_use + nbytes <= self.capacity
+        return self._in_use + nbytes <= self.capacity
 
     async def _wait(self, queue: deque[_Waiter], nbytes: int, share: int) -> None:
         waiter = _Waiter(nbytes, share)
@@ -155,10 +163,11 @@ class InflightBudget:
 
     def release(self, nbytes: int) -> None:
         """Give back ``nbytes``; the requests waiting first take them, in order."""
-        if nbytes < 0 or nbytes > self.in_use:
-            raise ValueError(f"cannot release {nbytes} bytes; {self.in_use} are in use")
-        self.in_use -= nbytes
-        self._grant_waiters()
+        if nbytes < 0 or nbytes > self._in_use:
+            raise ValueError(f"cannot release {nbytes} bytes; {self._in_use} are in use")
+        self._add(-nbytes)
+        if self._admissions or self._extensions:
+            self._grant_waiters()
 
     def _grant_waiters(self) -> None:
         """Growing requests first, then admissions, each first come first served (a request
@@ -194,11 +203,14 @@ class InflightBudget:
                 self._grant(waiter)
 
     def _grant(self, waiter: _Waiter) -> None:
-        self.in_use += waiter.nbytes
+        self._add(waiter.nbytes)
         waiter.granted.set_result(None)
 
     @staticmethod
     def _live(queue: deque[_Waiter]) -> int:
+        """Waiters still waiting (a cancelled one stays queued until it reaches the head)."""
+        if not queue:
+            return 0
         return sum(1 for waiter in queue if not waiter.granted.done())
 
     def _overloaded(self, nbytes: int) -> Overloaded:

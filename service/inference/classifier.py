@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -48,11 +49,11 @@ class Classifier:
     card: ModelCard
     model_path: Path
 
-    @property
+    @cached_property
     def input_name(self) -> str:
         return self.card.inputs[0].name
 
-    @property
+    @cached_property
     def output_name(self) -> str:
         return self.card.outputs[0].name
 
@@ -60,6 +61,19 @@ class Classifier:
     def label_array(self) -> np.ndarray:
         """The card's labels, indexable by class number."""
         return np.asarray(self.card.labels)
+
+    @cached_property
+    def image_elements(self) -> int:
+        """The input elements of one image (its shape's fixed sizes): 784."""
+        return math.prod(size for size in self.card.inputs[0].shape if size > 0)
+
+    @cached_property
+    def slice_elements(self) -> int | None:
+        """The input elements of one slice of a large batch (``run``), or None for a model that
+        runs every batch whole: what the in-flight budget charges (``costs.inference_bytes``)."""
+        if not self.card.batch_independent:
+            return None
+        return ARENA_KEEPS_IMAGES * IMAGE_SIDE * IMAGE_SIDE
 
     @cached_property
     def score_name(self) -> str | None:

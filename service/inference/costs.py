@@ -16,9 +16,13 @@ from collections.abc import Iterable
 JSON_BYTES_PER_BYTE = 16
 JSON_BYTES_PER_LIST = 64
 JSON_BYTES_PER_OBJECT = 240
-# A model call on uint8 [N, 28, 28] holds about 8 bytes an input element (the float32 input
-# and the activations of the hidden layers); 9 leaves room for the outputs.
-INFERENCE_BYTES_PER_ELEMENT = 9
+# A model call on uint8 [N, 28, 28] holds up to 20 bytes an input element it runs at once: the
+# float32 input, every hidden layer's activations (the digit_score head reads them all) and the
+# outputs (``python -m benchmarks.call_memory``, for the shipped fp32 and int8 models).
+INFERENCE_BYTES_PER_ELEMENT = 20
+# A call run in slices holds two slices' worth: onnxruntime's arena plans a slice's memory as one
+# block on its second run, beside the blocks of the first run, which it keeps.
+SLICES_HELD = 2
 
 
 def json_parse_bytes(document: bytes) -> int:
@@ -31,8 +35,18 @@ def json_parse_bytes(document: bytes) -> int:
     )
 
 
-def inference_bytes(shapes: Iterable[list[int]], max_elements: int) -> int:
+def inference_bytes(
+    shapes: Iterable[list[int]], max_elements: int, slice_elements: int | None = None
+) -> int:
     """Most memory a model call on inputs of these shapes takes, the elements capped at
-    ``max_elements`` (larger requests are refused before their model call)."""
-    elements = sum(math.prod(max(size, 0) for size in shape) for shape in shapes)
-    return INFERENCE_BYTES_PER_ELEMENT * min(elements, max_elements)
+    ``max_elements`` (larger requests are refused before their model call); a model that runs
+    large batches in slices of ``slice_elements`` (``Classifier.slice_elements``) holds at most
+    ``SLICES_HELD`` of them, one that runs them whole (None) the whole batch."""
+    elements = 0
+    for shape in shapes:  # A loop of C calls: this runs for every request.
+        if min(shape, default=0) >= 0:
+            elements += math.prod(shape)
+    elements = min(elements, max_elements)
+    if slice_elements is not None:
+        elements = min(elements, SLICES_HELD * slice_elements)
+    return INFERENCE_BYTES_PER_ELEMENT * elements

@@ -24,6 +24,7 @@ SCRIPTS = [
     "capacity",
     "unary",
     "observability_cost",
+    "call_memory",
 ]
 NEED_WRK = {"http_predict", "levers", "capacity"}
 NEED_H2LOAD = {"unary"}

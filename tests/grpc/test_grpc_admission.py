@@ -4,16 +4,17 @@ without a message is INVALID_ARGUMENT; one that finds no room in the in-flight b
 is RESOURCE_EXHAUSTED; a small message is served beside them. Streaming methods (reflection,
 health's Watch) read theirs under the same bounds."""
 
+import gc
 import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from service.grpc.messages import ReceivedModelInfer
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from tests.support.grpc_servers import Served, grpc_settings, inference_stub, served
 from tests.support.http2 import FlowingCall
@@ -45,11 +46,16 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_model(tmp_path_factory.mktemp("grpc-admission"))
 
 
-def small_request() -> pb.ModelInferRequest:
-    image = np.zeros((1, 28, 28), np.uint8)
-    message = pb.ModelInferRequest(model_name="mnist_mlp", raw_input_contents=[image.tobytes()])
-    message.inputs.add(name="image", datatype="UINT8", shape=[1, 28, 28])
+def infer_request(count: int, raw_bytes: int | None = None) -> pb.ModelInferRequest:
+    """A ModelInfer request of ``count`` blank images (``raw_bytes`` of them, if given)."""
+    images = bytes(count * 28 * 28 if raw_bytes is None else raw_bytes)
+    message = pb.ModelInferRequest(model_name="mnist_mlp", raw_input_contents=[images])
+    message.inputs.add(name="image", datatype="UINT8", shape=[count, 28, 28])
     return message
+
+
+def small_request() -> pb.ModelInferRequest:
+    return infer_request(1)
 
 
 def logged_soon(caplog: pytest.LogCaptureFixture, text: str) -> bool:
@@ -103,6 +109,51 @@ def test_no_room_in_the_budget_is_resource_exhausted_and_small_calls_still_serve
             assert stub.ModelInfer(small_request(), timeout=10).outputs[0].shape == [1, 10]
     finally:
         stalled.close()
+
+
+def received_messages_alive(within: float = 1.0) -> int:
+    """ModelInfer messages still alive ``within`` seconds (the server's side of a call may end
+    just after the client has its answer), without collecting garbage."""
+    deadline = time.monotonic() + within
+    while (alive := sum(isinstance(o, ReceivedModelInfer) for o in gc.get_objects())) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    return alive
+
+
+@pytest.mark.parametrize(
+    ("request_message", "code"),
+    [
+        pytest.param(infer_request(1), None, id="answered"),
+        # Its model call needs more than the 4 MiB budget: refused once it has arrived.
+        pytest.param(infer_request(1000), grpc.StatusCode.RESOURCE_EXHAUSTED, id="too costly"),
+        # Refused by the method itself: the raw bytes do not match the shape.
+        pytest.param(infer_request(2, 784), grpc.StatusCode.INVALID_ARGUMENT, id="bad tensor"),
+    ],
+)
+def test_a_message_is_freed_when_its_call_ends_without_the_garbage_collector(
+    server: Served, request_message: pb.ModelInferRequest, code: grpc.StatusCode | None
+) -> None:
+    """Reference counting alone frees what a call received, answered or refused: a message kept
+    by a reference cycle (grpc's request iterator, an abort's traceback) stays resident after
+    its call has given its share of the budget back, until a collection that may not come for
+    long."""
+    gc.collect()
+    gc.disable()
+    try:
+        with inference_stub(server.target) as stub:
+            for _ in range(3):
+                if code is None:
+                    assert stub.ModelInfer(request_message, timeout=10).outputs[0].shape[1] == 10
+                    continue
+                with pytest.raises(grpc.RpcError) as refused:
+                    stub.ModelInfer(request_message, timeout=10)
+                assert refused.value.code() == code
+        alive = received_messages_alive()
+    finally:
+        gc.enable()
+    assert alive == 0
 
 
 def test_a_client_that_leaves_mid_message_gives_its_share_back(server: Served) -> None:

@@ -7,7 +7,6 @@ import gzip
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import orjson
 import pytest
 from fastapi.testclient import TestClient
@@ -15,17 +14,10 @@ from fastapi.testclient import TestClient
 from service.inference.costs import json_parse_bytes
 from service.rest.app import create_rest_app
 from service.settings import Settings
+from tests.support.v2_bodies import binary_infer_body
 
 INFER = "/v2/models/mnist_mlp/infer"
 MiB = 1024 * 1024
-
-
-def binary_body(count: int) -> tuple[bytes, dict[str, str]]:
-    size = count * 784
-    tensor = {"name": "image", "shape": [count, 28, 28], "datatype": "UINT8"}
-    header = orjson.dumps({"inputs": [tensor | {"parameters": {"binary_data_size": size}}]})
-    body = header + np.zeros(size, dtype=np.uint8).tobytes()
-    return body, {"Inference-Header-Content-Length": str(len(header))}
 
 
 @pytest.fixture
@@ -44,7 +36,7 @@ def client(tiny_model_path: Path) -> Iterator[TestClient]:
 
 
 def test_a_body_is_given_back_once_answered(client: TestClient) -> None:
-    body, headers = binary_body(1000)
+    body, headers = binary_infer_body(500)
     response = client.post(INFER, content=body, headers=headers)
     assert response.status_code == 200
     assert client.app.state.dataplane.inflight.in_use == 0
@@ -54,7 +46,7 @@ def test_over_the_budget_a_request_waits_then_gets_503_with_retry_after(
     client: TestClient,
 ) -> None:
     inflight = client.app.state.dataplane.inflight
-    body, headers = binary_body(1000)  # 784,000 bytes and more, held twice while read
+    body, headers = binary_infer_body(500)  # 392,000 bytes and more, held twice while read
     client.portal.call(inflight.acquire, 15 * MiB)
     try:
         response = client.post(INFER, content=body, headers=headers)
@@ -74,7 +66,7 @@ def test_over_the_budget_a_request_waits_then_gets_503_with_retry_after(
 def test_a_small_request_is_served_with_the_budget_full(client: TestClient) -> None:
     """A body of at most 64 KiB, handled on the event loop, is not charged and never waits."""
     inflight = client.app.state.dataplane.inflight
-    body, headers = binary_body(10)
+    body, headers = binary_infer_body(10)
     client.portal.call(inflight.acquire, 16 * MiB)
     try:
         response = client.post(INFER, content=body, headers=headers)
@@ -85,7 +77,7 @@ def test_a_small_request_is_served_with_the_budget_full(client: TestClient) -> N
 
 def test_a_chunked_body_is_charged_as_it_arrives(client: TestClient) -> None:
     inflight = client.app.state.dataplane.inflight
-    body, headers = binary_body(500)  # 392,000 bytes and more, sent in 50,000-byte chunks
+    body, headers = binary_infer_body(500)  # 392,000 bytes and more, sent in 50,000-byte chunks
 
     def chunks() -> Iterator[bytes]:
         for start in range(0, len(body), 50_000):

@@ -157,7 +157,9 @@ async def _infer_large(
         received = await _in_thread(dataplane, InferRequest.from_rest, body, header_length)
         row = math.prod(size for size in classifier.card.inputs[0].shape if size > 0)
         shapes = [tensor.shape for tensor in received.envelope.inputs]
-        await reservation.extend(inference_bytes(shapes, settings.max_batch_size * row))
+        await reservation.extend(
+            inference_bytes(shapes, settings.max_batch_size * row, classifier.slice_elements)
+        )
         return await _in_thread(dataplane, _infer_now, dataplane, classifier, received)
 
 
