@@ -248,8 +248,10 @@ def outlines(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray) -
     return np.asarray(image)
 
 
-def lines(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Two to four straight lines (one is a 1), crosses, plus signs, grids and parallel bars at any angle and pen."""
+def straight_lines(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Two to four straight lines, crosses, plus signs, grids or parallel bars, any angle and pen.
+
+    Never a single line: one line is a 1."""
     image, draw, side = _canvas(rng)
     width = max(1, round(side * rng.uniform(0.02, 0.18)))
     style = rng.integers(3)
@@ -319,7 +321,7 @@ KINDS: tuple[Kind, ...] = (
 # Fitting only: more geometry of the kinds the validation set finds hardest (shapes, strokes).
 FITTING_ONLY_KINDS: tuple[Kind, ...] = (
     Kind("outlines", "circles, ellipses, rectangles, polygons, arcs", outlines),
-    Kind("lines", "lines, crosses, grids, bars", lines),
+    Kind("lines", "lines, crosses, grids, bars", straight_lines),
     Kind("curves", "one to four smooth strokes", curves),
 )
 
