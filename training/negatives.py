@@ -217,6 +217,85 @@ def _bilinear(image: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.nd
     return np.clip(np.rint(value), 0, 255).astype(np.uint8)
 
 
+def outlines(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Circles, ellipses of any aspect, rectangles, triangles: anywhere, any size and pen."""
+    image, draw, side = _canvas(rng)
+    for _ in range(int(rng.integers(1, 3))):
+        width = max(1, round(side * rng.uniform(0.02, 0.2)))
+        fill = 255 if rng.random() < 0.35 else None
+        centre = rng.uniform(0.25 * side, 0.75 * side, 2)
+        half = side * rng.uniform(0.08, 0.45, 2)
+        if rng.random() < 0.4:
+            half[1] = half[0]
+        box = (*(centre - half), *(centre + half))
+        kind = rng.integers(4)
+        if kind == 0:
+            draw.ellipse(box, fill=fill, outline=255, width=width)
+        elif kind == 1:
+            draw.rectangle(box, fill=fill, outline=255, width=width)
+        elif kind == 2:
+            draw.regular_polygon(
+                (*centre, float(half[0])),
+                int(rng.integers(3, 9)),
+                rotation=float(rng.uniform(0, 360)),
+                fill=fill,
+                outline=255,
+                width=width,
+            )
+        else:
+            start = float(rng.uniform(0, 360))
+            draw.arc(box, start, start + float(rng.uniform(60, 300)), fill=255, width=width)
+    return np.asarray(image)
+
+
+def straight_lines(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Two to four straight lines, crosses, plus signs, grids or parallel bars, any angle and pen.
+
+    Never a single line: one line is a 1."""
+    image, draw, side = _canvas(rng)
+    width = max(1, round(side * rng.uniform(0.02, 0.18)))
+    style = rng.integers(3)
+    if style == 0:
+        for _ in range(int(rng.integers(2, 5))):
+            draw.line(_points(rng, side, 2), fill=255, width=width)
+    elif style == 1:
+        centre, reach = rng.uniform(0.3 * side, 0.7 * side, 2), side * rng.uniform(0.15, 0.45)
+        turn = rng.uniform(0, np.pi)
+        for angle in (turn, turn + np.pi / 2 + rng.uniform(-0.4, 0.4)):
+            step = reach * np.array([np.cos(angle), np.sin(angle)])
+            draw.line([tuple(centre - step), tuple(centre + step)], fill=255, width=width)
+    else:
+        count, across = int(rng.integers(2, 6)), rng.random() < 0.5
+        width = max(1, width // 2)
+        for offset in np.linspace(0.15 * side, 0.85 * side, count):
+            draw.line([(offset, 0.1 * side), (offset, 0.9 * side)], fill=255, width=width)
+            if across:
+                draw.line([(0.1 * side, offset), (0.9 * side, offset)], fill=255, width=width)
+        if rng.random() < 0.5:
+            image = image.rotate(float(rng.uniform(0, 180)))
+    return np.asarray(image)
+
+
+def curves(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """One to four smooth pen strokes (cubic Bezier curves) or short polylines, any pen."""
+    image, draw, side = _canvas(rng)
+    width = max(1, round(side * rng.uniform(0.02, 0.16)))
+    steps = np.linspace(0, 1, 24)[:, None]
+    for _ in range(int(rng.integers(1, 5))):
+        if rng.random() < 0.7:
+            a, b, c, d = rng.uniform(0.05 * side, 0.95 * side, (4, 2))
+            path = (
+                (1 - steps) ** 3 * a
+                + 3 * (1 - steps) ** 2 * steps * b
+                + 3 * (1 - steps) * steps**2 * c
+                + steps**3 * d
+            )
+            draw.line([tuple(point) for point in path], fill=255, width=width, joint="curve")
+        else:
+            draw.line(_points(rng, side, int(rng.integers(2, 5))), 255, width, joint="curve")
+    return np.asarray(image)
+
+
 def blank(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """A uniform frame of any grey, with faint noise below the ink threshold at times."""
     side = int(rng.choice(CANVAS_SIDES))
@@ -237,6 +316,13 @@ KINDS: tuple[Kind, ...] = (
     Kind("side by side", "two or three digits in a row", side_by_side),
     Kind("recombined", "halves of two different digits joined", recombined),
     Kind("warped", "a digit under a violent warp or swirl", warped),
+)
+
+# Fitting only: more geometry of the kinds the validation set finds hardest (shapes, strokes).
+FITTING_ONLY_KINDS: tuple[Kind, ...] = (
+    Kind("outlines", "circles, ellipses, rectangles, polygons, arcs", outlines),
+    Kind("lines", "lines, crosses, grids, bars", straight_lines),
+    Kind("curves", "one to four smooth strokes", curves),
 )
 
 

@@ -24,7 +24,14 @@ from training.calibration import (
     softmax,
 )
 from training.detector import Features
-from training.evidence import Evidence, features, fitting_evidence, validation_evidence
+from training.evidence import (
+    EMPHASIS,
+    Evidence,
+    features,
+    fitting_copies,
+    fitting_evidence,
+    validation_evidence,
+)
 from training.graph import Head, activations, with_temperature_and_head
 from training.splits import Splits
 
@@ -60,7 +67,9 @@ def compare(temperature: float, fit: Evidence, validation: Evidence) -> tuple[li
     penultimate = slice(fit.digits.hidden.shape[1] - PENULTIMATE_UNITS, None)
     head = detector.train_head(
         _joined([fit.digits, *fit.transformed.values()]),
-        _joined(list(fit.non_digits.values())),
+        _joined(
+            [found for kind, found in fit.non_digits.items() for _ in range(fitting_copies(kind))]
+        ),
         HEAD_SEED,
     )
     candidates = {
@@ -114,9 +123,28 @@ def calibrate(onnx_bytes: bytes, splits: Splits, suite: dict[str, np.ndarray] | 
         head,
         detector.SHIPPED_THRESHOLD,
         _calibration_section(temperature, validation, test, splits, suite_features),
-        _digit_score_section(comparison, best["approach"], head, validation, test, suite_features),
+        {
+            **_digit_score_section(
+                comparison, best["approach"], head, validation, test, suite_features
+            ),
+            "fitted_on": fitted_on(fit),
+        },
         _reliability_data(temperature, validation, test, splits),
         _score_samples(head, validation),
+    )
+
+
+def fitted_on(fit: Evidence) -> str:
+    """What the head was trained on, in words, for the card: counts, kinds, seed and epochs."""
+    transformed = sum(len(found.logits) for found in fit.transformed.values())
+    emphasised = [kind for kind in fit.non_digits if fitting_copies(kind) > 1]
+    made = sum(len(found.logits) for found in fit.non_digits.values())
+    return (
+        f"{len(fit.digits.logits):,} clean and {transformed:,} transformed MNIST training digits "
+        f"({len(fit.transformed)} robustness-suite columns) against {made:,} synthetic "
+        f"non-digits of {len(fit.non_digits)} kinds ({', '.join(fit.non_digits)})"
+        + (f", with {', '.join(emphasised)} counted {EMPHASIS} times" if emphasised else "")
+        + f"; seed {HEAD_SEED}, {detector.HEAD_EPOCHS} epochs"
     )
 
 

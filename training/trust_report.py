@@ -197,8 +197,8 @@ def _reject_option(score: dict) -> str:
         f"preprocessing: blank, uniform, or only noise below the ink threshold) or when "
         f"`digit_score` < **{score['threshold']:g}**, the threshold chosen as "
         f"{score['threshold_chosen']}. `digit` is still the most likely digit either way. The "
-        "head was fitted on MNIST training images (clean and transformed) against non-digits "
-        "the project synthesises from MNIST training images, noise and geometry "
+        f"head was fitted on {score['fitted_on']}. The non-digits are the project's own, "
+        "synthesised from MNIST training images, noise and geometry "
         "(`training/negatives.py`); no other data set, font or letter was used anywhere."
     )
 

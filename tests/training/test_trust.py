@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime
 import pytest
 
@@ -21,9 +22,12 @@ from training.calibration import (
     selective_prediction,
     softmax,
 )
-from training.detector import acceptance_threshold, auroc, centred_on_threshold
+from training.detector import HEAD_UNITS, acceptance_threshold, auroc, centred_on_threshold
+from training.distortions import COLUMNS
+from training.evidence import FIT_KINDS, FIT_NON_DIGITS_PER_KIND, FIT_TRANSFORMED_DIGITS
 from training.graph import Head, activations, with_temperature_and_head, without_edits
-from training.negatives import KINDS, non_digits
+from training.negatives import FITTING_ONLY_KINDS, KINDS, non_digits
+from training.trust import HEAD_SEED
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 ONNX_PATH = MODELS_DIR / "mnist_mlp.onnx"
@@ -90,7 +94,9 @@ def load_digit() -> np.ndarray:
     return digit
 
 
-@pytest.mark.parametrize("kind", KINDS, ids=[kind.name for kind in KINDS])
+@pytest.mark.parametrize(
+    "kind", KINDS + FITTING_ONLY_KINDS, ids=[kind.name for kind in KINDS + FITTING_ONLY_KINDS]
+)
 def test_every_kind_of_non_digit_reaches_the_model_as_28x28(kind, mnist_dir: Path) -> None:
     images, labels = load_test_set(mnist_dir)
 
@@ -126,6 +132,21 @@ def test_the_card_compares_approaches_and_ships_the_best(card: dict) -> None:
     assert card["digit_score"]["validation"]["clean_digits_accepted"] >= 0.99
     assert 0.0 < card["calibration"]["temperature"] < 1.0  # label smoothing made it too unsure
     assert [o["name"] for o in card["outputs"]] == ["probabilities", "digit_score"]
+
+
+def test_the_card_says_how_the_shipped_head_was_fitted_as_the_code_fits_it(card: dict) -> None:
+    """Running the stage again gives this head: the card's recipe is the code's settings."""
+    fitted_on = card["digit_score"]["fitted_on"]
+    head_widths = [
+        initializer.dims[1]
+        for initializer in onnx.load(ONNX_PATH).graph.initializer
+        if initializer.name.startswith("digit_head_w")
+    ]
+
+    assert f"{FIT_TRANSFORMED_DIGITS * (len(COLUMNS) - 1):,} transformed" in fitted_on
+    assert f"{FIT_NON_DIGITS_PER_KIND * len(FIT_KINDS):,} synthetic non-digits" in fitted_on
+    assert all(kind.name in fitted_on for kind in FIT_KINDS) and f"seed {HEAD_SEED}," in fitted_on
+    assert head_widths == [*HEAD_UNITS, 1] and str(HEAD_UNITS) in card["digit_score"]["head"]
 
 
 def test_the_int8_model_is_calibrated_and_scores_like_fp32(card: dict, mnist_dir: Path) -> None:
