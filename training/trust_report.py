@@ -106,7 +106,7 @@ def score_figure(samples: dict[str, np.ndarray], threshold: float) -> Figure:
     figure = Figure(figsize=(9.0, 5.0), layout="constrained")
     axes = figure.add_subplot()
     names = list(samples)
-    axes.boxplot([samples[name] for name in names], vert=False, showfliers=False)
+    axes.boxplot([samples[name] for name in names], orientation="horizontal", showfliers=False)
     axes.set_yticks(range(1, len(names) + 1), names, fontsize=8)
     axes.axvline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:g}")
     axes.set(
