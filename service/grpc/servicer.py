@@ -32,7 +32,6 @@ from service.inference.errors import NotReady
 from service.inference.limits import SMALL_BODY_BYTES
 from service.inference.model_card import TensorSpec
 from service.inference.model_control import load_model, repository_index, unload_model
-from service.inference.tracing import enabled as tracing_enabled
 from service.inference.tracing import span
 
 SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
@@ -151,9 +150,6 @@ class InferenceServicer:
         message = request.message
         classifier = self.dataplane.model(message.model_name, message.model_version or None)
         if request.size <= SMALL_BODY_BYTES:
-            if not tracing_enabled():  # A span that records nothing is work all the same.
-                received = infer_request_from_grpc(request)
-                return infer_response_to_grpc(await self.dataplane.infer(classifier, received))
             with span("read request"):
                 received = infer_request_from_grpc(request)
             result = await self.dataplane.infer(classifier, received)

@@ -1,9 +1,9 @@
 """The one place errors become HTTP responses: ``{"error": message}`` with the error's status.
 
 FastAPI's exception handlers render what the routes raise; the middleware that refuses a
-request before routing (the API-key check, the request-body bounds) sends ``refusal`` the same way; the
-server's own 408 (``service.rest.uvicorn_hooks``) writes ``error_body``. A refusal reads and counts
-the same wherever it is made.
+request before routing (the API-key check, the request-body bounds) sends ``refusal`` the same
+way; the server's own 408 (``service.rest.uvicorn_hooks``) writes ``error_body``. A refusal
+reads and counts the same wherever it is made.
 """
 
 import json

@@ -16,6 +16,18 @@ from service.rest.server import LOG_FORMAT
 from service.settings import Settings
 
 
+class BlockedStream(io.StringIO):
+    """A stream whose writes wait for ``release``: a log stream that does not keep up."""
+
+    def __init__(self, release: threading.Event) -> None:
+        super().__init__()
+        self.release = release
+
+    def write(self, text: str) -> int:
+        self.release.wait(10.0)
+        return super().write(text)
+
+
 def record(message: str) -> logging.LogRecord:
     return logging.LogRecord("service.access", logging.INFO, __file__, 1, message, None, None)
 
@@ -51,13 +63,7 @@ def test_a_full_queue_drops_lines_counts_them_and_says_so() -> None:
     """While the stream blocks, the queue fills up: further lines are dropped and counted, and
     the count is written before the next line that gets through."""
     release = threading.Event()
-
-    class BlockedStream(io.StringIO):
-        def write(self, text: str) -> int:
-            release.wait(10.0)
-            return super().write(text)
-
-    stream = BlockedStream()
+    stream = BlockedStream(release)
     handler = AccessLogHandler(stream, capacity=4, interval=0.01)
     handler.handle(record("first"))
     time.sleep(0.1)  # the listener takes it and blocks writing it
@@ -127,17 +133,12 @@ def test_dropped_lines_are_a_prometheus_counter(
     """The served app counts every access line its handler drops in
     ``mnist_access_log_dropped_lines_total``, as the handler itself does."""
     release = threading.Event()
-
-    class BlockedStream(io.StringIO):
-        def write(self, text: str) -> int:
-            release.wait(10.0)
-            return super().write(text)
-
-    handler = AccessLogHandler(BlockedStream(), capacity=2, interval=0.01)
+    handler = AccessLogHandler(BlockedStream(release), capacity=2, interval=0.01)
     logger = logging.getLogger("service.access")
     monkeypatch.setattr(logger, "handlers", [handler])
     monkeypatch.setattr(logger, "propagate", False)
-    monkeypatch.setattr(logger, "level", logging.INFO)
+    level = logger.level
+    logger.setLevel(logging.INFO)  # setLevel, not the attribute: the logger caches its decisions
     try:
         with TestClient(create_app(Settings(model_path=tiny_model_path, grpc_port=0))) as client:
             for _ in range(8):
@@ -145,6 +146,7 @@ def test_dropped_lines_are_a_prometheus_counter(
             dropped = handler.dropped  # the /metrics request's own line is logged after its answer
             exposition = client.get("/metrics").text
     finally:
+        logger.setLevel(level)
         release.set()
         handler.close()
     assert dropped >= 4
