@@ -28,7 +28,6 @@ import numpy as np
 from benchmarks.report import conditions, print_table
 from benchmarks.run import parser_for
 from service.inference.classifier import IMAGE_SIDE, Classifier
-from service.inference.costs import inference_bytes
 from service.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -64,9 +63,7 @@ def held_bytes(model: Path, images: int, calls: int) -> int:
 def charged_bytes(model: Path, images: int) -> int:
     """What the in-flight budget charges a V2 request of ``images`` images on ``model``."""
     classifier = Classifier.from_files(model, model.with_suffix(".json"))
-    max_elements = Settings().max_batch_size * ROW
-    shape = [images, IMAGE_SIDE, IMAGE_SIDE]
-    return inference_bytes([shape], max_elements, classifier.slice_elements)
+    return classifier.call_bytes([[images, IMAGE_SIDE, IMAGE_SIDE]], Settings().max_batch_size)
 
 
 def measure(model: Path, images: int, calls: int) -> dict[str, object]:

@@ -27,7 +27,6 @@ from service.grpc.observer import CallObserver
 from service.grpc.proto import grpc_service_pb2 as pb
 from service.grpc.servicer import SERVICE, InferenceServicer
 from service.inference import tracing
-from service.inference.costs import inference_bytes
 from service.inference.dataplane import DataPlane
 from service.inference.errors import NotReady, ServiceError
 
@@ -92,9 +91,7 @@ def model_call_bytes(dataplane: DataPlane) -> Callable[[object], int]:
             classifier = dataplane.model(message.model_name, message.model_version or None)
         except ServiceError:
             return 0  # Refused by the method before any work.
-        shapes = map(SHAPE, message.inputs)
-        max_elements = settings.max_batch_size * classifier.image_elements
-        return inference_bytes(shapes, max_elements, classifier.slice_elements)
+        return classifier.call_bytes(map(SHAPE, message.inputs), settings.max_batch_size)
 
     return cost
 

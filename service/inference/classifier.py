@@ -3,7 +3,7 @@
 import hashlib
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
+from service.inference.costs import inference_bytes
 from service.inference.cpus import available_cpus
 from service.inference.model_card import ModelCard, ModelLoadError, TensorSpec, read_model_card
 
@@ -74,6 +75,11 @@ class Classifier:
         if not self.card.batch_independent:
             return None
         return ARENA_KEEPS_IMAGES * IMAGE_SIDE * IMAGE_SIDE
+
+    def call_bytes(self, shapes: Iterable[list[int]], max_batch_size: int) -> int:
+        """What a model call on tensors of ``shapes`` holds, for the in-flight budget, with
+        requests of more than ``max_batch_size`` images refused before their call."""
+        return inference_bytes(shapes, max_batch_size * self.image_elements, self.slice_elements)
 
     @cached_property
     def score_name(self) -> str | None:

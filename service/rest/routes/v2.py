@@ -4,7 +4,6 @@ Each operation has one handler; its ``/versions/{model_version}`` path is stacke
 version reaches the dataplane as None on the unversioned path. Inference is a ``DirectRoute``.
 """
 
-import math
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -13,7 +12,7 @@ from fastapi import APIRouter, Request, Response
 
 from service.inference.binary_data import HEADER_LENGTH, split_body
 from service.inference.classifier import Classifier
-from service.inference.costs import inference_bytes, json_parse_bytes
+from service.inference.costs import json_parse_bytes
 from service.inference.dataplane import DataPlane
 from service.inference.dataplane import server_metadata as describe_server
 from service.inference.errors import PayloadTooLarge
@@ -155,11 +154,8 @@ async def _infer_large(
             )
         await reservation.extend(parse_cost)
         received = await _in_thread(dataplane, InferRequest.from_rest, body, header_length)
-        row = math.prod(size for size in classifier.card.inputs[0].shape if size > 0)
         shapes = [tensor.shape for tensor in received.envelope.inputs]
-        await reservation.extend(
-            inference_bytes(shapes, settings.max_batch_size * row, classifier.slice_elements)
-        )
+        await reservation.extend(classifier.call_bytes(shapes, settings.max_batch_size))
         return await _in_thread(dataplane, _infer_now, dataplane, classifier, received)
 
 
