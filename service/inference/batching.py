@@ -12,11 +12,11 @@ Nobody waits for a timer.
 The batcher decides alone or together from what it sees, and nothing else knows it exists:
 the transports and the dataplane make the same call with batching on or off, and no server
 hands it hints. A request that finds nobody joining after one turn runs then: a lone request
-pays one loop turn, which benchmarks/http_predict.py does not tell apart from running at once.
-gRPC is batched as REST is, since both reach the model through the same call. An image's
-answer does not depend on its company (the shipped fp32 model gives bitwise the same rows in
-calls of 1 to 512 images); a dynamically quantised model is never batched
-(``ModelCard.batch_independent``).
+pays one loop turn. gRPC calls reach the model through the same call as REST requests, but
+grpc.aio hands concurrent calls to the loop on different turns, so they meet here far less
+often than REST requests, which uvicorn hands over together. An image's answer does not
+depend on its company (the shipped fp32 model gives bitwise the same rows in calls of 1 to 512
+images); a dynamically quantised model is never batched (``ModelCard.batch_independent``).
 """
 
 import asyncio
