@@ -63,11 +63,8 @@ QUIET_WAIT_SECONDS = 1.0
 _came_before_marker: ContextVar[bool] = ContextVar("came_before_marker", default=True)
 
 
-class Stopping(ServiceError):
+class Stopping(ServiceError, status_code=503, reason="stopping"):
     """The server is stopping; the client should try another."""
-
-    status_code = 503
-    reason = "stopping"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,11 +18,8 @@ from service.inference.errors import ServiceError
 PROMPT_SECONDS = 1.0
 
 
-class ReceiveTimeout(ServiceError):
+class ReceiveTimeout(ServiceError, status_code=408, reason="receive_timeout"):
     """The request message did not arrive in time."""
-
-    status_code = 408
-    reason = "receive_timeout"
 
 
 class SlowMessages:

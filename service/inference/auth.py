@@ -17,11 +17,8 @@ REALM = "mnist-mlp"
 HOW_TO_SEND = "send the header 'Authorization: Bearer <key>'"
 
 
-class Unauthorized(ServiceError):
+class Unauthorized(ServiceError, status_code=401, reason="unauthorized"):
     """No API key, or not one of the service's (RFC 6750: a 401 with a Bearer challenge)."""
-
-    status_code = 401
-    reason = "unauthorized"
 
     def __init__(self, message: str, reason: str, invalid_token: bool = False) -> None:
         super().__init__(message, reason)

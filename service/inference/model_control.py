@@ -30,25 +30,16 @@ SUPERVISOR_VARIABLE = "MNIST_MLP_SUPERVISOR_PID"
 AGREEMENT_SECONDS = 30.0
 
 
-class LoadFailed(ServiceError):
+class LoadFailed(ServiceError, status_code=400, reason="load_failed"):
     """A load that found a problem on disk; nothing changed, the message names the file."""
 
-    status_code = 400
-    reason = "load_failed"
 
-
-class WorkersDisagree(ServiceError):
+class WorkersDisagree(ServiceError, status_code=503, reason="workers_disagree"):
     """A load that some of several workers did not follow."""
 
-    status_code = 503
-    reason = "workers_disagree"
 
-
-class SeveralWorkers(ServiceError):
+class SeveralWorkers(ServiceError, status_code=409, reason="several_workers"):
     """Load and unload would reach one worker of several."""
-
-    status_code = 409
-    reason = "several_workers"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ reads and counts the same wherever it is made.
 import json
 import logging
 from collections.abc import Mapping
-from types import MappingProxyType
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,20 +23,15 @@ logger = logging.getLogger("service.errors")
 UNEXPECTED_ERROR_MESSAGE = "internal error; the request was not processed"
 
 
-class RequestTimeout(ServiceError):
-    """The client stopped sending its request for longer than the read timeout."""
-
-    status_code = 408
-    reason = "read_timeout"
-    # The rest of a stalled request may still arrive: only a new connection starts cleanly.
-    headers = MappingProxyType({"Connection": "close"})
+class RequestTimeout(
+    ServiceError, status_code=408, reason="read_timeout", headers={"Connection": "close"}
+):
+    """The client stopped sending its request for longer than the read timeout. The rest of
+    the stalled request may still arrive: only a new connection starts cleanly."""
 
 
-class ClientClosedRequest(ServiceError):
+class ClientClosedRequest(ServiceError, status_code=499, reason="client_closed_request"):
     """The client went away before its request was read: nginx's 499, not an error of ours."""
-
-    status_code = 499
-    reason = "client_closed_request"
 
 
 def body_stalled_message(received: int) -> str:
