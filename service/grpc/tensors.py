@@ -13,25 +13,11 @@ from collections.abc import Mapping
 from service.grpc.messages import ReceivedModelInfer
 from service.grpc.proto import grpc_service_pb2 as pb
 from service.inference.codec import little_endian_bytes
+from service.inference.datatypes import contents_field
 from service.inference.errors import BadRequest
 from service.inference.v2 import InferRequest, InferResponse
 
 NAME = operator.attrgetter("name")
-# Where InferTensorContents keeps each datatype's values (the proto's comments say which).
-CONTENTS_FIELDS = {
-    "BOOL": "bool_contents",
-    "INT8": "int_contents",
-    "INT16": "int_contents",
-    "INT32": "int_contents",
-    "INT64": "int64_contents",
-    "UINT8": "uint_contents",
-    "UINT16": "uint_contents",
-    "UINT32": "uint_contents",
-    "UINT64": "uint64_contents",
-    "FP32": "fp32_contents",
-    "FP64": "fp64_contents",
-    "BYTES": "bytes_contents",
-}
 
 
 def infer_request_from_grpc(received: ReceivedModelInfer) -> InferRequest:
@@ -77,7 +63,7 @@ def _input_document(tensor: pb.ModelInferRequest.InferInputTensor, raw: bool) ->
             )
         return document
     given = [field.name for field, _ in fields]
-    expected = CONTENTS_FIELDS.get(tensor.datatype)
+    expected = contents_field(tensor.datatype)
     if expected is not None and any(name != expected for name in given):
         other = next(name for name in given if name != expected)
         raise BadRequest(

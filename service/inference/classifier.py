@@ -13,22 +13,11 @@ import onnxruntime
 
 from service.inference.costs import inference_bytes
 from service.inference.cpus import available_cpus
+from service.inference.datatypes import v2_name_of_onnx_type
 from service.inference.model_card import ModelCard, ModelLoadError, TensorSpec, read_model_card
 
 logger = logging.getLogger("service.classifier")
 
-ONNX_TO_V2_DATATYPE = {
-    "tensor(uint8)": "UINT8",
-    "tensor(int8)": "INT8",
-    "tensor(uint16)": "UINT16",
-    "tensor(int16)": "INT16",
-    "tensor(int32)": "INT32",
-    "tensor(int64)": "INT64",
-    "tensor(float16)": "FP16",
-    "tensor(float)": "FP32",
-    "tensor(double)": "FP64",
-    "tensor(bool)": "BOOL",
-}
 IMAGE_SIDE = 28
 CLASS_COUNT = 10
 # From this many images a call runs on every core: a batch amortises the threads' wake-up,
@@ -184,7 +173,7 @@ def _open_session(
 
 
 def _describe(node: onnxruntime.NodeArg) -> TensorSpec:
-    datatype = ONNX_TO_V2_DATATYPE.get(node.type, node.type)
+    datatype = v2_name_of_onnx_type(node.type)
     shape = [dim if isinstance(dim, int) else -1 for dim in node.shape]
     return TensorSpec(name=node.name, datatype=datatype, shape=shape)
 

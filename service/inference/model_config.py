@@ -10,29 +10,13 @@ above 1) and the shapes it sends from ``dims``.
 
 from typing import Any
 
+from service.inference.datatypes import triton_type
 from service.inference.model_card import ModelCard, TensorSpec
 from service.settings import Settings
 
 PLATFORM = "onnxruntime_onnx"
 BACKEND = "onnxruntime"
 BATCH_DIMENSION = -1
-# Triton's DataType enum names (model_config.proto) for the V2 datatypes.
-V2_TO_TRITON_DATATYPE = {
-    "BOOL": "TYPE_BOOL",
-    "UINT8": "TYPE_UINT8",
-    "UINT16": "TYPE_UINT16",
-    "UINT32": "TYPE_UINT32",
-    "UINT64": "TYPE_UINT64",
-    "INT8": "TYPE_INT8",
-    "INT16": "TYPE_INT16",
-    "INT32": "TYPE_INT32",
-    "INT64": "TYPE_INT64",
-    "FP16": "TYPE_FP16",
-    "FP32": "TYPE_FP32",
-    "FP64": "TYPE_FP64",
-    "BYTES": "TYPE_STRING",
-    "BF16": "TYPE_BF16",
-}
 
 
 def batched(card: ModelCard) -> bool:
@@ -44,7 +28,7 @@ def batched(card: ModelCard) -> bool:
 def _tensor(spec: TensorSpec, batch: bool) -> dict[str, Any]:
     return {
         "name": spec.name,
-        "data_type": V2_TO_TRITON_DATATYPE.get(spec.datatype, "TYPE_INVALID"),
+        "data_type": triton_type(spec.datatype),
         "dims": spec.shape[1:] if batch else list(spec.shape),
     }
 
