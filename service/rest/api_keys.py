@@ -13,7 +13,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.inference.auth import ApiKeys, Unauthorized
-from service.rest.asgi import header, route_path
+from service.rest.asgi import HttpMiddleware, header, route_path
 from service.rest.errors import refusal
 
 OPEN_PATHS = re.compile(
@@ -22,16 +22,16 @@ OPEN_PATHS = re.compile(
 )
 
 
-class ApiKeyGuard:
+class ApiKeyGuard(HttpMiddleware):
     """Answer 401 (with its ``WWW-Authenticate`` challenge) to a guarded request without a key."""
 
     def __init__(self, app: ASGIApp, keys: ApiKeys) -> None:
-        self.app = app
+        super().__init__(app)
         self.keys = keys
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A CORS preflight never carries credentials: CORSMiddleware, outside, answers it.
-        if scope["type"] != "http" or OPEN_PATHS.match(route_path(scope)):
+        if OPEN_PATHS.match(route_path(scope)):
             await self.app(scope, receive, send)
             return
         try:

@@ -1,9 +1,29 @@
-"""Reading an ASGI request where Starlette's ``Request`` would cost more than the reading: the
-scope in the pure-ASGI middleware, which runs before any ``Request`` exists, and the body of
+"""Pure ASGI for where Starlette's ``Request`` would cost more than the work: the base of the
+service's own middleware, the scope read there (before any ``Request`` exists), and the body of
 the hot routes."""
 
+from abc import ABC, abstractmethod
+
 from starlette.requests import ClientDisconnect
-from starlette.types import Receive, Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+class HttpMiddleware(ABC):
+    """A pure ASGI middleware (no per-request task, unlike ``BaseHTTPMiddleware``) that handles
+    HTTP requests in ``handle``; every other scope (lifespan, websocket) goes straight on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.handle(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    @abstractmethod
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One HTTP request: answer it, or pass it on to ``self.app``."""
 
 
 def header(scope: Scope, name: bytes) -> str | None:

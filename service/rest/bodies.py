@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.inference.budget import InflightBudget, Reservation
 from service.inference.errors import PayloadTooLarge
 from service.inference.limits import SMALL_BODY_BYTES
-from service.rest.asgi import header
+from service.rest.asgi import HttpMiddleware, header
 from service.rest.connection import CONNECTION, Connection
 from service.rest.errors import (
     ClientClosedRequest,
@@ -40,21 +40,18 @@ HELD_PER_BODY_BYTE = 2
 CHUNKED_STEP_BYTES = 64 * 1024
 
 
-class RequestBodies:
+class RequestBodies(HttpMiddleware):
     """Every request body read within ``max_bytes``, and charged to ``budget`` from its first
     read to the end of its answer when it is larger than ``SMALL_BODY_BYTES`` or chunked."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, budget: InflightBudget) -> None:
         if max_bytes < 1:
             raise ValueError("max_bytes must be positive")
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
         self.budget = budget
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         length = header(scope, b"content-length")
         declared = int(length) if length is not None and length.isdigit() else None
         if declared is not None and declared > self.max_bytes:

@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.inference.metrics import Metrics
 from service.logs import log_access
+from service.rest.asgi import HttpMiddleware
 from service.rest.connection import RefusalRecorder
 
 access_logger = logging.getLogger("service.access")
@@ -29,21 +30,18 @@ class RouteTemplates:
         return "unmatched"
 
 
-class RequestObserver:
+class RequestObserver(HttpMiddleware):
     """Count, time and log every request under its route template (not its raw path)."""
 
     def __init__(
         self, app: ASGIApp, metrics: Metrics, access_log: bool, templates: RouteTemplates
     ) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
         self.access_log = access_log
         self.templates = templates
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 

@@ -16,7 +16,7 @@ from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.inference.errors import BadRequest, Forbidden, UnsupportedMediaType
-from service.rest.asgi import header, route_path
+from service.rest.asgi import HttpMiddleware, header, route_path
 from service.rest.errors import refusal
 
 JSON_MEDIA_TYPE = "application/json"
@@ -44,18 +44,18 @@ async def refuse_cross_site(request: Request) -> None:
         )
 
 
-class AllowedHosts:
+class AllowedHosts(HttpMiddleware):
     """Answer only requests whose ``Host`` is one of ``hosts``: a name, or ``*.domain`` for its
     subdomains (as Starlette's ``TrustedHostMiddleware``); any other gets a JSON 400."""
 
     def __init__(self, app: ASGIApp, hosts: list[str]) -> None:
         if not hosts:
             raise ValueError("AllowedHosts needs at least one host")
-        self.app = app
+        super().__init__(app)
         self.hosts = [host.lower() for host in hosts]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or route_path(scope) in HEALTH_PATHS:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if route_path(scope) in HEALTH_PATHS:
             await self.app(scope, receive, send)
             return
         host = _host_name(header(scope, b"host") or "")
