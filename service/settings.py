@@ -3,7 +3,7 @@
 import ipaddress
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +36,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def seconds(
+    default: float, description: str, *, zero_allowed: bool = False, at_most: float | None = None
+) -> Any:
+    """A duration field: more than 0 seconds (0 too where ``zero_allowed``), at most ``at_most``."""
+    if zero_allowed:
+        return Field(default, ge=0, le=at_most, description=description)
+    return Field(default, gt=0, le=at_most, description=description)
+
+
+def tcp_port(default: int, description: str) -> Any:
+    """A TCP port field, 0 included (the OS picks one)."""
+    return Field(default, ge=0, le=65535, description=description)
+
+
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["text", "json"]
 
@@ -62,40 +76,36 @@ class Settings(BaseSettings):
         "address.",
     )
     host: str = Field("127.0.0.1", description="Interface to bind; 0.0.0.0 in the container.")
-    port: int = Field(8000, ge=0, le=65535, description="TCP port to bind.")
+    port: int = tcp_port(8000, "TCP port to bind.")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
     grpc_enabled: bool = Field(
         True, description="Serve the Open Inference Protocol over gRPC too; false turns it off."
     )
-    grpc_port: int = Field(
-        8001, ge=0, le=65535, description="TCP port for gRPC, on MNIST_HOST; 0: the OS picks."
+    grpc_port: int = tcp_port(8001, "TCP port for gRPC, on MNIST_HOST; 0: the OS picks.")
+    grpc_drain_seconds: float = seconds(
+        30.0, "Longest wait for gRPC calls in flight when stopping.", zero_allowed=True
     )
-    grpc_drain_seconds: float = Field(
-        30.0, ge=0, description="Longest wait for gRPC calls in flight when stopping."
+    grpc_handshake_seconds: float = seconds(
+        10.0, "Seconds a new gRPC connection has to send its preface.", at_most=3600
     )
-    grpc_handshake_seconds: float = Field(
-        10.0, gt=0, le=3600, description="Seconds a new gRPC connection has to send its preface."
+    grpc_idle_seconds: float = seconds(
+        60.0, "A gRPC connection without a call this long is closed (GOAWAY)."
     )
-    grpc_idle_seconds: float = Field(
-        60.0, gt=0, description="A gRPC connection without a call this long is closed (GOAWAY)."
-    )
-    grpc_max_connection_age_seconds: float = Field(
+    grpc_max_connection_age_seconds: float = seconds(
         1800.0,
-        gt=0,
-        description="A gRPC connection older than this gets GOAWAY (clients reconnect, spreading "
+        "A gRPC connection older than this gets GOAWAY (clients reconnect, spreading "
         "over workers); its calls get MNIST_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS more.",
     )
-    grpc_max_connection_age_grace_seconds: float = Field(
-        30.0, ge=0, description="How long calls on a connection past its age may still take."
+    grpc_max_connection_age_grace_seconds: float = seconds(
+        30.0, "How long calls on a connection past its age may still take.", zero_allowed=True
     )
-    grpc_keepalive_seconds: float = Field(
+    grpc_keepalive_seconds: float = seconds(
         60.0,
-        gt=0,
-        description="The server pings a gRPC connection quiet for this long, and closes it when "
+        "The server pings a gRPC connection quiet for this long, and closes it when "
         "no answer comes within MNIST_GRPC_KEEPALIVE_TIMEOUT_SECONDS (a peer that is gone).",
     )
-    grpc_keepalive_timeout_seconds: float = Field(
-        20.0, gt=0, description="How long the server waits for the answer to its keepalive ping."
+    grpc_keepalive_timeout_seconds: float = seconds(
+        20.0, "How long the server waits for the answer to its keepalive ping."
     )
     grpc_max_concurrent_streams: int = Field(
         100,
@@ -107,12 +117,11 @@ class Settings(BaseSettings):
     grpc_max_connections: int = Field(
         1000, ge=1, description="Most gRPC connections a worker holds; one more is closed at once."
     )
-    grpc_receive_seconds: float = Field(
+    grpc_receive_seconds: float = seconds(
         30.0,
-        gt=0,
-        le=3600,
-        description="Longest a gRPC call's request message may take to arrive, from the call's "
+        "Longest a gRPC call's request message may take to arrive, from the call's "
         "start; then DEADLINE_EXCEEDED, and the bytes received are let go.",
+        at_most=3600,
     )
     log_level: LogLevel = Field(
         "info", description="Log level; info writes one access line per request."
@@ -147,12 +156,12 @@ class Settings(BaseSettings):
         "REST and gRPC together (bodies, decoded images, tensors); past it a request waits, then "
         "gets 503 (gRPC RESOURCE_EXHAUSTED). The default fits a 640 MiB pod with one worker.",
     )
-    inflight_wait_seconds: float = Field(
+    inflight_wait_seconds: float = seconds(
         1.0,
-        ge=0,
-        le=60,
-        description="Longest wait for room in MNIST_MAX_INFLIGHT_BYTES before a 503 with "
+        "Longest wait for room in MNIST_MAX_INFLIGHT_BYTES before a 503 with "
         "Retry-After; 0 refuses at once.",
+        zero_allowed=True,
+        at_most=60,
     )
     max_image_bytes: int = Field(
         5 * 1024 * 1024, ge=64, description="Largest single uploaded image file."
@@ -186,11 +195,10 @@ class Settings(BaseSettings):
         description="Run the images of concurrent /predict and small V2 requests (REST and "
         "gRPC) in one model call.",
     )
-    read_timeout: float = Field(
+    read_timeout: float = seconds(
         30.0,
-        gt=0,
-        le=3600,
-        description="Seconds a request's headers or body may stall between two reads: then 408.",
+        "Seconds a request's headers or body may stall between two reads: then 408.",
+        at_most=3600,
     )
     allowed_hosts: list[str] = Field(
         default_factory=list,
@@ -208,20 +216,18 @@ class Settings(BaseSettings):
     max_headers: int = Field(
         100, ge=8, le=10_000, description="Most header lines in one request; past it a JSON 431."
     )
-    linger_seconds: float = Field(
+    linger_seconds: float = seconds(
         30.0,
-        gt=0,
-        le=600,
-        description="After an answer given before the request's body was in (401, 404, 413, "
+        "After an answer given before the request's body was in (401, 404, 413, "
         "instead of 100 Continue), the longest the rest of the body is read and discarded "
         "before the connection closes (nginx's lingering_time).",
+        at_most=600,
     )
-    linger_timeout: float = Field(
+    linger_timeout: float = seconds(
         5.0,
-        gt=0,
-        le=600,
-        description="While discarding such a body, the longest wait for its next bytes before "
+        "While discarding such a body, the longest wait for its next bytes before "
         "the connection closes (nginx's lingering_timeout).",
+        at_most=600,
     )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS; empty turns CORS off."
