@@ -8,12 +8,15 @@ once as status codes, so no method here handles an error itself. ``add_to_server
 the methods with their request readers: the servicer needs no interceptor to work.
 """
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import anyio
 import grpc
 from google.protobuf import json_format
+from google.protobuf.message import Message
+from pydantic import BaseModel
 
 from service.grpc.messages import ReceivedModelInfer, read_infer_request
 from service.grpc.proto import grpc_predict_v2_pb2 as kserve_pb
@@ -30,13 +33,13 @@ from service.inference.classifier import Classifier
 from service.inference.dataplane import DataPlane, server_metadata
 from service.inference.errors import NotReady
 from service.inference.limits import SMALL_BODY_BYTES
-from service.inference.model_card import TensorSpec
 from service.inference.model_control import load_model, repository_index, unload_model
 from service.inference.tracing import span
 
 SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
 # Methods whose requests are not read by their generated protobuf deserializer.
 REQUEST_READERS = {"ModelInfer": read_infer_request}
+MessageT = TypeVar("MessageT", bound=Message)
 
 
 def _version(version: str) -> str | None:
@@ -44,22 +47,45 @@ def _version(version: str) -> str | None:
     return version or None
 
 
-def _tensors(specs: list[TensorSpec]) -> list[pb.ModelMetadataResponse.TensorMetadata]:
-    return [
-        pb.ModelMetadataResponse.TensorMetadata(
-            name=spec.name, datatype=spec.datatype, shape=spec.shape
-        )
-        for spec in specs
-    ]
+def _ready(check: Callable[[], bool]) -> bool:
+    """``check``'s answer, and ``False`` where it raises ``NotReady``: the protocol's answer is a
+    flag, not UNAVAILABLE. Its other refusals (NOT_FOUND) go through."""
+    try:
+        return check()
+    except NotReady:
+        return False
 
 
-def _kserve_fields(
-    triton: type[pb.RepositoryModelLoadResponse] | type[pb.RepositoryModelUnloadResponse],
-    kserve: kserve_pb.RepositoryModelLoadResponse | kserve_pb.RepositoryModelUnloadResponse,
-) -> Any:
-    """Triton's (empty) load/unload response carrying KServe's fields (model_name, isLoaded or
-    isUnloaded) as fields Triton's clients skip: both kinds of client read their own answer."""
-    return triton.FromString(kserve.SerializeToString())
+def _message(answer: BaseModel | Mapping[str, Any], message_type: type[MessageT]) -> MessageT:
+    """The core's answer, the document REST sends, as its gRPC message: protobuf's JSON mapping
+    reads it by the protocol's field names, so both transports answer the same fields."""
+    document = answer.model_dump() if isinstance(answer, BaseModel) else answer
+    return json_format.ParseDict(document, message_type())
+
+
+@dataclass(frozen=True)
+class _ControlAnswer:
+    """Triton's (empty) answer to a load or unload, carrying KServe's fields (``model_name`` and
+    ``isLoaded`` or ``isUnloaded``) as fields Triton's clients skip: both kinds of client read
+    their own answer."""
+
+    triton: type[pb.RepositoryModelLoadResponse] | type[pb.RepositoryModelUnloadResponse]
+    kserve: (
+        type[kserve_pb.RepositoryModelLoadResponse] | type[kserve_pb.RepositoryModelUnloadResponse]
+    )
+    done_field: str
+
+    def for_model(self, name: str) -> Any:
+        kserve = self.kserve(model_name=name, **{self.done_field: True})
+        return self.triton.FromString(kserve.SerializeToString())
+
+
+LOADED = _ControlAnswer(
+    pb.RepositoryModelLoadResponse, kserve_pb.RepositoryModelLoadResponse, "isLoaded"
+)
+UNLOADED = _ControlAnswer(
+    pb.RepositoryModelUnloadResponse, kserve_pb.RepositoryModelUnloadResponse, "isUnloaded"
+)
 
 
 class InferenceServicer:
@@ -101,44 +127,30 @@ class InferenceServicer:
     async def ServerReady(
         self, request: pb.ServerReadyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerReadyResponse:
-        """``ready: false`` rather than UNAVAILABLE: the answer is the flag the protocol has."""
-        try:
-            return pb.ServerReadyResponse(ready=self.dataplane.ready())
-        except NotReady:
-            return pb.ServerReadyResponse(ready=False)
+        return pb.ServerReadyResponse(ready=_ready(self.dataplane.ready))
 
     @answered(open_to_all=True)
     async def ModelReady(
         self, request: pb.ModelReadyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelReadyResponse:
         """NOT_FOUND for a model or version never served; ``ready: false`` while not loaded."""
-        try:
-            answer = self.dataplane.model_ready(request.name, _version(request.version))
-        except NotReady:
-            return pb.ModelReadyResponse(ready=False)
-        return pb.ModelReadyResponse(ready=answer.ready)
+        name, version = request.name, _version(request.version)
+        return pb.ModelReadyResponse(
+            ready=_ready(lambda: self.dataplane.model_ready(name, version).ready)
+        )
 
     @answered()
     async def ServerMetadata(
         self, request: pb.ServerMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerMetadataResponse:
-        metadata = server_metadata(self.dataplane.settings)
-        return pb.ServerMetadataResponse(
-            name=metadata.name, version=metadata.version, extensions=metadata.extensions
-        )
+        return _message(server_metadata(self.dataplane.settings), pb.ServerMetadataResponse)
 
     @answered()
     async def ModelMetadata(
         self, request: pb.ModelMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelMetadataResponse:
         metadata = self.dataplane.model_metadata(request.name, _version(request.version))
-        return pb.ModelMetadataResponse(
-            name=metadata.name,
-            versions=metadata.versions,
-            platform=metadata.platform,
-            inputs=_tensors(metadata.inputs),
-            outputs=_tensors(metadata.outputs),
-        )
+        return _message(metadata, pb.ModelMetadataResponse)
 
     @answered()
     async def ModelInfer(
@@ -172,9 +184,7 @@ class InferenceServicer:
     ) -> pb.ModelConfigResponse:
         """The same ``ModelConfig`` REST answers in its JSON form, parsed into the message."""
         config = self.dataplane.model_config(request.name, _version(request.version))
-        return pb.ModelConfigResponse(
-            config=json_format.ParseDict(config, model_config_pb2.ModelConfig())
-        )
+        return pb.ModelConfigResponse(config=_message(config, model_config_pb2.ModelConfig))
 
     @answered()
     async def ModelStatistics(
@@ -183,7 +193,7 @@ class InferenceServicer:
         """Every model's statistics when no name is given, as REST's ``/v2/models/stats``."""
         name = request.name or None
         statistics = self.dataplane.model_statistics(name, _version(request.version))
-        return json_format.ParseDict(statistics, pb.ModelStatisticsResponse())
+        return _message(statistics, pb.ModelStatisticsResponse)
 
     @answered()
     async def RepositoryIndex(
@@ -201,29 +211,27 @@ class InferenceServicer:
         self, request: pb.RepositoryModelLoadRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryModelLoadResponse:
         """Re-read, verify and swap in the model, off the event loop (as over REST)."""
-        name = await self._model_control(request, context, load_model)
-        loaded = kserve_pb.RepositoryModelLoadResponse(model_name=name, isLoaded=True)
-        return _kserve_fields(pb.RepositoryModelLoadResponse, loaded)
+        return await self._model_control(request, context, load_model, LOADED)
 
     @answered()
     async def RepositoryModelUnload(
         self, request: pb.RepositoryModelUnloadRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryModelUnloadResponse:
-        name = await self._model_control(request, context, unload_model)
-        unloaded = kserve_pb.RepositoryModelUnloadResponse(model_name=name, isUnloaded=True)
-        return _kserve_fields(pb.RepositoryModelUnloadResponse, unloaded)
+        """Take the model out of service until it is loaded again."""
+        return await self._model_control(request, context, unload_model, UNLOADED)
 
     async def _model_control(
         self,
         request: pb.RepositoryModelLoadRequest | pb.RepositoryModelUnloadRequest,
         context: grpc.aio.ServicerContext,
         action: Callable[[DataPlane, str], object],
-    ) -> str:
-        """The model the request names, after ``action`` on it off the event loop."""
+        answer: _ControlAnswer,
+    ) -> Any:
+        """``action`` on the model the request names, off the event loop, and its answer."""
         await self._model_control_on(context)
         name = repository_model_name(request)
         await anyio.to_thread.run_sync(action, self.dataplane, name)
-        return name
+        return answer.for_model(name)
 
     async def _model_control_on(self, context: grpc.aio.ServicerContext) -> None:
         """UNIMPLEMENTED unless ``MNIST_MODEL_CONTROL=true``, as REST leaves its routes out."""
