@@ -3,6 +3,7 @@ service's own middleware, the scope read there (before any ``Request`` exists), 
 the hot routes."""
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -10,16 +11,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 class HttpMiddleware(ABC):
     """A pure ASGI middleware (no per-request task, unlike ``BaseHTTPMiddleware``) that handles
-    HTTP requests in ``handle``; every other scope (lifespan, websocket) goes straight on."""
+    HTTP requests in ``handle``; every other scope (lifespan, websocket) goes straight on.
+
+    ``__call__`` returns the coroutine it picks rather than awaiting it: a request runs in
+    ``handle`` with no frame of this class's around it."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] == "http":
-            await self.handle(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+            return self.handle(scope, receive, send)
+        return self.app(scope, receive, send)
 
     @abstractmethod
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
