@@ -14,7 +14,9 @@ class HttpMiddleware(ABC):
     HTTP requests in ``handle``; every other scope (lifespan, websocket) goes straight on.
 
     ``__call__`` returns the coroutine it picks rather than awaiting it: a request runs in
-    ``handle`` with no frame of this class's around it."""
+    ``handle`` with no frame of this class's around it. The service's middlewares sit inside
+    FastAPI; as the outermost app one would need uvicorn's ``interface="asgi3"`` (uvicorn
+    tells ASGI 3 by a coroutine ``__call__``)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
