@@ -102,11 +102,9 @@ class InflightBudget:
     async def acquire(self, nbytes: int) -> None:
         """Admit ``nbytes`` for a request holding nothing yet: at once when they fit and nobody
         waits before, else after a wait of at most ``wait_seconds``, else ``Overloaded``."""
-        if not 0 <= nbytes <= self.capacity:
-            self._check_fits_at_all(nbytes, 0)
-        if self._in_use + nbytes <= self.capacity and (
+        self._check_fits_at_all(nbytes, 0)
+        if self._fits(nbytes) and (
             nbytes <= self.small_bytes
-            or not (self._admissions or self._extensions)
             or not (self._live(self._admissions) or self._live(self._extensions))
         ):
             self._add(nbytes)
@@ -115,12 +113,9 @@ class InflightBudget:
 
     async def acquire_more(self, nbytes: int, held: int) -> None:
         """``nbytes`` more for a request holding ``held``: ahead of every admission."""
-        if not 0 <= nbytes <= self.capacity - held:
-            self._check_fits_at_all(nbytes, held)
-        if self._in_use + nbytes <= self.capacity and (
-            held + nbytes <= self.small_bytes
-            or not self._extensions
-            or not self._live(self._extensions)
+        self._check_fits_at_all(nbytes, held)
+        if self._fits(nbytes) and (
+            held + nbytes <= self.small_bytes or not self._live(self._extensions)
         ):
             self._add(nbytes)
             return
