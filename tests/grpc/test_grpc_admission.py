@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -94,12 +95,29 @@ def test_a_call_that_ends_without_a_message_is_invalid(server: Served) -> None:
     assert ended.status == "3"  # INVALID_ARGUMENT
 
 
+def budget_in_use(server: Served) -> float:
+    """Bytes the in-flight budget holds now, from ``/metrics``."""
+    metrics = httpx.get(f"{server.url}/metrics").text
+    (line,) = [line for line in metrics.splitlines() if line.startswith("mnist_inflight_bytes ")]
+    return float(line.split()[1])
+
+
+def wait_until_held(server: Served, nbytes: int, within: float = 5.0) -> None:
+    """Return once the budget holds ``nbytes``: the stalled call has its share."""
+    deadline = time.monotonic() + within
+    while budget_in_use(server) < nbytes:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the budget never held {nbytes} bytes")
+        time.sleep(0.01)
+
+
 def test_no_room_in_the_budget_is_resource_exhausted_and_small_calls_still_served(
     server: Served,
 ) -> None:
     stalled = FlowingCall(server.port, METHOD, bytes(MiB), held_back=1)
     stalled.start()
     try:
+        wait_until_held(server, 4 * MiB)  # the whole budget: two copies of the largest message
         with inference_stub(server.target) as stub:
             with pytest.raises(grpc.RpcError) as refused:
                 stub.ModelInfer(small_request(), timeout=10)
