@@ -6,7 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.inference.model_card import ModelCard, ModelLoadError, card_beside, read_model_card
+from service.inference.model_card import (
+    ModelCard,
+    ModelLoadError,
+    card_beside,
+    read_model_card,
+    version_problem,
+)
 
 REPOSITORY_FILE = "repository.json"
 REPOSITORY_FILE_SHAPE = (
@@ -96,7 +102,10 @@ def _read_repository_file(path: Path) -> tuple[str | None, dict[str, str]]:
         if "default_file" in entry:
             defaults[name] = f"file:{entry['default_file']}"
         elif "default_version" in entry:
-            defaults[name] = str(entry["default_version"])
+            problem = version_problem(entry["default_version"], name)
+            if problem is not None:
+                raise ModelLoadError(f"repository file {path}: default_version {problem}")
+            defaults[name] = entry["default_version"]
     return document.get("default_model"), defaults
 
 
