@@ -10,6 +10,7 @@ from service.inference.model_card import (
     ModelCard,
     ModelLoadError,
     card_beside,
+    is_version,
     read_model_card,
     version_problem,
 )
@@ -133,3 +134,18 @@ def default_version(
         # Equal dates (an fp32 model and its int8 variant, built together) go to the last file.
         return versions[max(dated)[1]].card.version
     return available[-1]
+
+
+def highest_version(folder: Path, name: str) -> int:
+    """The highest version of model ``name`` among the cards beside the ``*.onnx`` files of
+    ``folder`` (0 when there is none): the number a new version of it must exceed. Cards that
+    cannot be read or give no such version are passed over; loading the folder names them."""
+    highest = 0
+    for model_path in folder.glob("*.onnx"):
+        try:
+            card = json.loads(card_beside(model_path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(card, dict) and card.get("name") == name and is_version(card.get("version")):
+            highest = max(highest, int(card["version"]))
+    return highest
