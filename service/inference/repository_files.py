@@ -84,7 +84,7 @@ def scan_folder(folder: Path) -> RepositoryLayout:
 def _read_repository_file(path: Path) -> tuple[str | None, dict[str, str]]:
     """``{"default_model": NAME, "models": {NAME: {"default_version": VERSION}}}``, optional;
     ``"default_file": "x.onnx"`` names the default by its file instead (it then survives a
-    retrained model's new version string). Returns the default model and, per model, the
+    retrained model's new version number). Returns the default model and, per model, the
     declared version or ``file:x.onnx``."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))

@@ -68,6 +68,15 @@ def test_equal_dates_give_the_default_to_the_last_file(tmp_path: Path) -> None:
         assert response.json()["model_version"] == "5"
 
 
+def test_versions_are_listed_as_numbers_not_as_text(tmp_path: Path) -> None:
+    write_version(tmp_path, "a_first", "10", 1, created="2026-02-01T00:00:00Z")
+    write_version(tmp_path, "b_second", "9", 2, created="2026-01-01T00:00:00Z")
+    with client_for(tmp_path) as client:
+        assert client.get("/v2/models/mnist_mlp").json()["versions"] == ["9", "10"]
+        assert [version for _, version in index(client)] == ["9", "10"]
+        assert load(client).json()["versions"] == ["9", "10"]
+
+
 @pytest.mark.parametrize(
     ("declaration", "default"),
     [({"default_version": "1"}, "1"), ({"default_file": "first.onnx"}, "1"), ({}, "2")],
@@ -83,7 +92,7 @@ def test_the_repository_file_names_the_default(
 
 
 def test_the_shipped_repository_serves_fp32_and_int8_at_once(shipped_client: TestClient) -> None:
-    """Whatever their version strings: every card in models/ is one version of mnist_mlp, and
+    """Whatever their versions: every card in models/ is one version of mnist_mlp, and
     the default is the one models/repository.json names."""
     cards = {
         path.stem: json.loads(path.read_text(encoding="utf-8"))
