@@ -68,6 +68,19 @@ def test_equal_dates_give_the_default_to_the_last_file(tmp_path: Path) -> None:
         assert response.json()["model_version"] == "5"
 
 
+@pytest.mark.parametrize("asked", ["01", "1.0", "v1", "-1"])
+def test_a_version_asked_for_is_the_exact_number_or_404(
+    repository_client: TestClient, asked: str
+) -> None:
+    response = repository_client.post(
+        f"/v2/models/mnist_mlp/versions/{asked}/infer", json=infer_body()
+    )
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": f"model 'mnist_mlp' has no version {asked!r}; its versions: '1', '2'"
+    }
+
+
 def test_versions_are_listed_as_numbers_not_as_text(tmp_path: Path) -> None:
     write_version(tmp_path, "a_first", "10", 1, created="2026-02-01T00:00:00Z")
     write_version(tmp_path, "b_second", "9", 2, created="2026-01-01T00:00:00Z")
