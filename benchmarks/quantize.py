@@ -21,6 +21,7 @@ from benchmarks.data import ROOT, mnist_test_set
 from benchmarks.report import conditions, print_table, ratio, time_call
 from benchmarks.run import parser_for, workspace
 from benchmarks.servers import service_session_options
+from service.inference.repository_files import highest_version
 
 MAX_ACCURACY_LOSS_POINTS = 0.2
 SHIPPED_INT8 = ROOT / "models" / "mnist_mlp.int8.onnx"
@@ -76,9 +77,11 @@ def speed_rows(models: dict, images: np.ndarray, batch_sizes: list[int], budget:
 
 
 def write_int8(quantized: Path, model: Path, int8_accuracy: float, same_digit: float) -> None:
-    """The int8 model beside the shipped one, with a card of its own: version, sha256, figures."""
-    shutil.copyfile(quantized, SHIPPED_INT8)
+    """The int8 model beside the shipped one, with a card of its own: version (the next of the
+    model's in the folder), sha256, figures."""
     card = json.loads(model.with_suffix(".json").read_text(encoding="utf-8"))
+    version = highest_version(SHIPPED_INT8.parent, card["name"]) + 1
+    shutil.copyfile(quantized, SHIPPED_INT8)
     fp32_metrics = card.pop("metrics")
     card.pop("parity", None)
     card.pop("robustness", None)  # measured on the fp32 model; the int8 figures are its own
@@ -86,7 +89,7 @@ def write_int8(quantized: Path, model: Path, int8_accuracy: float, same_digit: f
     if "digit_score" in card:  # the rule, not the fp32 model's figures
         card["digit_score"] = {key: card["digit_score"][key] for key in ("output", "threshold")}
     card.update(
-        version=f"{card['version']}-int8",
+        version=str(version),
         sha256=hashlib.sha256(SHIPPED_INT8.read_bytes()).hexdigest(),
         description=f"{card.get('description', '')} int8 dynamic quantisation.".strip(),
         quantization={"method": "onnxruntime.quantization.quantize_dynamic", "weights": "QInt8"},

@@ -2,8 +2,9 @@
 
 Fits the temperature and the ``digit_score`` head (``training.trust``) on MNIST's training and
 validation images, measures the result once on the test set and the robustness suite, and
-rewrites the model, its card, its int8 twin and the human card's section in place. Running it
-again on a model it already edited starts from the exported graph (the edits are removed first).
+rewrites the model, its card, its int8 twin and the human card's section in place, as new
+versions (``--version``). Running it again on a model it already edited starts from the exported
+graph (the edits are removed first).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from training.calibration import expected_calibration_error
-from training.card import write_atomically
+from training.card import next_version, write_atomically
+from training.cli import DefaultsHelpFormatter, add_version_argument
 from training.data import load_mnist
 from training.errors import TrainingError
 from training.graph import without_edits
@@ -106,11 +108,9 @@ def _json(card: dict) -> bytes:
 
 
 def update_readme(readme: str, old_card: dict, card: dict) -> str:
-    """The human card with the new identity and the trust section (rendered from the card)."""
-    text = readme.replace(old_card["sha256"], card["sha256"]).replace(
-        old_card["version"], card["version"]
-    )
-    text = replace_summary(text, card)
+    """The human card with the new identity (the summary, rendered again) and the trust section
+    (rendered from the card)."""
+    text = replace_summary(readme.replace(old_card["sha256"], card["sha256"]), card)
     text = replace_section(text, SECTION_TITLE, readme_section(card), "## Intended use")
     text = replace_section(text, "## Not for", not_for_section(card), "## Training")
     return replace_section(text, "## Rebuild", rebuild_section(card), "## Rebuild")
@@ -121,9 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROGRAM,
         description="Calibrate an exported model (temperature in the graph) and add its "
         "digit_score output; rewrites the model, its cards, its int8 twin and plots in place.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("model", type=Path, metavar="MODEL.onnx")
+    add_version_argument(parser, "MODEL.onnx's folder")
     parser.add_argument(
         "--data-dir",
         default=os.environ.get("MNIST_DIR") or None,
@@ -149,7 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"(created {old_card.get('calibration', {}).get('exported', old_card['created'])}); "
             "the dense layers are that run's, unchanged"
         )
-        card, trust = finish(old_card, model.read_bytes(), splits, created, suite, applied)
+        version = arguments.version or next_version(model.parent)
+        renumbered = {**old_card, "version": str(version)}
+        card, trust = finish(renumbered, model.read_bytes(), splits, created, suite, applied)
         card["calibration"]["exported"] = old_card.get("calibration", {}).get(
             "exported", old_card["created"]
         )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from service.inference.repository_files import highest_version
 from training.assessment import Robustness, confusion_matrix, per_class_accuracy
 from training.builder import LOSS, OPTIMIZER
 from training.data import CLASS_COUNT
@@ -45,6 +46,7 @@ class RunFacts:
     test_images: np.ndarray | None = None
     test_labels: np.ndarray | None = None
     created: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+    version: int = 1
 
 
 def sha256_hex(content: bytes) -> str:
@@ -52,12 +54,10 @@ def sha256_hex(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def model_version(created: datetime, sha256: str) -> str:
-    """``20261201-939ffaf7``: the day it was made and its content, so a retrained model differs.
-
-    URL-safe and opaque to clients; the same weights exported on the same day keep it.
-    """
-    return f"{created:%Y%m%d}-{sha256[:8]}"
+def next_version(folder: Path) -> int:
+    """One more than the highest version of the model among ``folder``'s cards (1 if none):
+    versions are integers, as Triton names them, and a retrained model gets a new one."""
+    return highest_version(folder, MODEL_NAME) + 1
 
 
 def machine_card(candidates: list[Candidate], winner: Candidate, facts: RunFacts) -> dict:
@@ -65,7 +65,7 @@ def machine_card(candidates: list[Candidate], winner: Candidate, facts: RunFacts
     sha256 = sha256_hex(facts.exported.onnx_bytes)
     return {
         "name": MODEL_NAME,
-        "version": model_version(facts.created, sha256),
+        "version": str(facts.version),
         "created": facts.created.isoformat().replace("+00:00", "Z"),
         "sha256": sha256,
         "architecture": winner.name,

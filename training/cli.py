@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from service.inference.model_card import LARGEST_VERSION
 from training.architectures import ARCHITECTURES, INITIALISER_READINGS, NARROW_FIRST
 from training.data import load_mnist
 from training.errors import TrainingError
@@ -70,6 +71,27 @@ def at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def version_number(text: str) -> int:
+    """An argparse type: a model version, 1 or more, that leaves room for the int8 twin's (the
+    next one) under Triton's int64 limit."""
+    version = at_least(1)(text)
+    if version >= LARGEST_VERSION:
+        raise argparse.ArgumentTypeError(f"must be less than {LARGEST_VERSION}, got {version}")
+    return version
+
+
+def add_version_argument(parser: argparse.ArgumentParser, folder: str) -> None:
+    """``--version``: the fp32 model's version; its int8 twin gets the next."""
+    parser.add_argument(
+        "--version",
+        type=version_number,
+        default=None,
+        help="the model's version, a positive integer as Triton names versions; the int8 model "
+        "gets the next (default: one more than the highest version of the model among the "
+        f"cards in {folder}, 1 if none)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All flags, with their defaults shown in ``--help``."""
     parser = OneLineParser(
@@ -106,6 +128,7 @@ def _add_location_arguments(parser: argparse.ArgumentParser) -> None:
         default=Path(DEFAULT_WORK_DIR),
         help="where trained .keras models go (not committed)",
     )
+    add_version_argument(parser, "--output-dir")
 
 
 def _add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
@@ -201,13 +224,14 @@ def fresh_run_dir(runs_dir: Path, now: datetime | None = None) -> Path:
     return candidate
 
 
-def _announce_output(output_dir: Path, model_file: str) -> None:
+def _announce_output(output_dir: Path, model_file: str, version: int) -> None:
     """Say where the run writes, and loudly when it replaces a model already there."""
     existing = output_dir / model_file
     if existing.exists():
         print(f"This run replaces {existing} and its cards when it ends.")
     else:
         print(f"This run writes its model into {output_dir}/ when it ends.")
+    print(f"It writes version {version} of the model (int8: version {version + 1}).")
 
 
 def _run(arguments: argparse.Namespace) -> int:
@@ -215,9 +239,11 @@ def _run(arguments: argparse.Namespace) -> int:
     output_dir = arguments.output_dir or fresh_run_dir(Path(RUNS_DIR))
     try:
         mnist = load_mnist(arguments.data_dir)
+        from training.card import next_version
         from training.pipeline import MODEL_STEM, Request, Settings, run
 
-        _announce_output(output_dir, f"{MODEL_STEM}.onnx")
+        version = arguments.version or next_version(output_dir)
+        _announce_output(output_dir, f"{MODEL_STEM}.onnx", version)
 
         request = Request(
             model_names=tuple(dict.fromkeys(arguments.models)),
@@ -237,6 +263,7 @@ def _run(arguments: argparse.Namespace) -> int:
             output_dir=output_dir,
             work_dir=arguments.work_dir,
             export_only=arguments.export_only,
+            version=version,
         )
         summary = run(request, mnist)
     except (TrainingError, ValueError, OSError) as error:

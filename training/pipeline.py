@@ -40,6 +40,7 @@ class Request:
     output_dir: Path
     work_dir: Path
     export_only: bool = False
+    version: int = 1
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ def run(request: Request, mnist: Mnist) -> Summary:
         robustness,
         test_images=splits.test_images,
         test_labels=splits.test.labels,
+        version=request.version,
     )
     return _write_outputs(candidates, winner, facts, request.output_dir, (splits, suite))
 

@@ -9,25 +9,23 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from training.card import model_version, sha256_hex
+from training.card import sha256_hex
 from training.export import signature
 from training.graph import is_head_node
 
 RELIABILITY_PLOT = "reliability.png"
 SCORE_PLOT = "digit_score.png"
 DPI = 80
-INT8_SUFFIX = "-int8"
 SECTION_TITLE = '## Calibrated confidence and "not a digit"'
 
 
 def updated_card(card: dict, trust, parity: dict, created: datetime) -> dict:
-    """The fp32 card with the edited graph's identity, signature and the two new sections."""
-    sha256 = sha256_hex(trust.onnx_bytes)
+    """The fp32 card with the edited graph's identity (its version stays the card's), signature
+    and the two new sections."""
     updated = {**card, **signature(trust.onnx_bytes)}
     updated.update(
-        version=model_version(created, sha256),
         created=created.isoformat().replace("+00:00", "Z"),
-        sha256=sha256,
+        sha256=sha256_hex(trust.onnx_bytes),
         calibration={**trust.calibration, "parity": parity},
         digit_score=trust.digit_score,
     )
@@ -47,14 +45,15 @@ def int8_bytes(fp32_path: Path, work_path: Path) -> bytes:
 
 
 def int8_card(fp32_card: dict, onnx_bytes: bytes, metrics: dict) -> dict:
-    """The int8 model's card: the fp32 card's provenance, its own identity and figures."""
+    """The int8 model's card: the fp32 card's provenance, its own identity (the version after
+    the fp32 model's) and figures."""
     card = {
         key: value
         for key, value in fp32_card.items()
         if key not in ("metrics", "parity", "robustness", "calibration", "digit_score")
     }
     card.update(
-        version=f"{fp32_card['version']}{INT8_SUFFIX}",
+        version=str(int(fp32_card["version"]) + 1),
         sha256=sha256_hex(onnx_bytes),
         description=f"{fp32_card['description']} int8 dynamic quantisation.",
         quantization={

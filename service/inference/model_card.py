@@ -6,14 +6,42 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from service.inference.errors import describe_validation_errors
+
+# Triton names a model's versions by positive int64s, and its tools (perf_analyzer among them)
+# read them back with std::stoll: anything else is lost or aborts them.
+LARGEST_VERSION = 2**63 - 1
+VERSION_EXPECTED = 'expected a positive integer such as "1", as Triton names versions'
 
 
 def card_beside(model_path: Path) -> Path:
     """Where a model's card is unless told otherwise: beside it, named as it is, ``.json``."""
     return model_path.with_suffix(".json")
+
+
+def is_version(text: object) -> bool:
+    """Whether ``text`` names a version as Triton does: ``"1"`` to ``"9223372036854775807"``,
+    digits only (no sign, space or leading zero)."""
+    return (
+        isinstance(text, str)
+        and text.isascii()
+        and text.isdigit()
+        and not text.startswith("0")
+        and len(text) <= len(str(LARGEST_VERSION))
+        and int(text) <= LARGEST_VERSION
+    )
+
+
+def version_problem(version: object, model: str | None = None) -> str | None:
+    """What is wrong with ``version`` as the name of a version (None: nothing), such as
+    ``'20261206-56941f5d' of mnist_mlp: expected a positive integer ...``."""
+    if is_version(version):
+        return None
+    written = "" if isinstance(version, str) else ", written as a string"
+    return f"{version!r}{f' of {model}' if model else ''}: {VERSION_EXPECTED}{written}"
 
 
 class ModelLoadError(Exception):
@@ -57,6 +85,15 @@ class ModelCard(BaseModel):
     quantization: dict[str, Any] | None = Field(
         None, description="How the weights were quantised (``benchmarks.quantize``), if they were."
     )
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _triton_version(cls, version: object, info: ValidationInfo) -> object:
+        """A positive integer in a string, as Triton names versions (``is_version``)."""
+        problem = version_problem(version, info.data.get("name"))
+        if problem is not None:
+            raise PydanticCustomError("model_version", "{problem}", {"problem": problem})
+        return version
 
     @cached_property
     def batch_independent(self) -> bool:

@@ -198,7 +198,7 @@ class ModelRepository:
             for files in versions:
                 key = (name, files.card.version)
                 entries.setdefault(key, IndexEntry(*key, UNAVAILABLE, "on disk, not loaded"))
-        return sorted(entries.values(), key=lambda entry: (entry.name, entry.version))
+        return sorted(entries.values(), key=lambda entry: (entry.name, int(entry.version)))
 
     def scan(self) -> RepositoryLayout:
         """Read every card of the folder (or the single model's); any problem names its file."""
@@ -222,7 +222,7 @@ class ModelRepository:
                 files.card.version: Classifier.from_files(
                     files.model_path, files.card_path, self.intra_op_threads
                 )
-                for files in versions
+                for files in sorted(versions, key=lambda files: int(files.card.version))
             }
             model = ServedModel(name, classifiers, default)
             self._models = {**self._models, name: model}

@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.inference.model_card import ModelCard, ModelLoadError, card_beside, read_model_card
+from service.inference.model_card import (
+    ModelCard,
+    ModelLoadError,
+    card_beside,
+    is_version,
+    read_model_card,
+    version_problem,
+)
 
 REPOSITORY_FILE = "repository.json"
 REPOSITORY_FILE_SHAPE = (
@@ -77,7 +84,7 @@ def scan_folder(folder: Path) -> RepositoryLayout:
 def _read_repository_file(path: Path) -> tuple[str | None, dict[str, str]]:
     """``{"default_model": NAME, "models": {NAME: {"default_version": VERSION}}}``, optional;
     ``"default_file": "x.onnx"`` names the default by its file instead (it then survives a
-    retrained model's new version string). Returns the default model and, per model, the
+    retrained model's new version number). Returns the default model and, per model, the
     declared version or ``file:x.onnx``."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -96,7 +103,10 @@ def _read_repository_file(path: Path) -> tuple[str | None, dict[str, str]]:
         if "default_file" in entry:
             defaults[name] = f"file:{entry['default_file']}"
         elif "default_version" in entry:
-            defaults[name] = str(entry["default_version"])
+            problem = version_problem(entry["default_version"], name)
+            if problem is not None:
+                raise ModelLoadError(f"repository file {path}: default_version {problem}")
+            defaults[name] = entry["default_version"]
     return document.get("default_model"), defaults
 
 
@@ -124,3 +134,18 @@ def default_version(
         # Equal dates (an fp32 model and its int8 variant, built together) go to the last file.
         return versions[max(dated)[1]].card.version
     return available[-1]
+
+
+def highest_version(folder: Path, name: str) -> int:
+    """The highest version of model ``name`` among the cards beside the ``*.onnx`` files of
+    ``folder`` (0 when there is none): the number a new version of it must exceed. Cards that
+    cannot be read or give no such version are passed over; loading the folder names them."""
+    highest = 0
+    for model_path in folder.glob("*.onnx"):
+        try:
+            card = json.loads(card_beside(model_path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(card, dict) and card.get("name") == name and is_version(card.get("version")):
+            highest = max(highest, int(card["version"]))
+    return highest

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from service.inference.errors import ServiceError
-from service.inference.model_card import ModelLoadError
+from service.inference.model_card import ModelLoadError, version_problem
 from service.inference.repository import open_repository
 from service.offline.classify import FileClassifier, Outcome
 from service.offline.files import expand
@@ -34,6 +34,14 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def model_version(text: str) -> str:
+    """An argparse type: a version as the cards name them, a positive integer (``is_version``)."""
+    problem = version_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,7 +98,9 @@ def _add_predict_arguments(predict: argparse.ArgumentParser) -> None:
         "--model-name", help="the repository's model to use (default: its default model)"
     )
     predict.add_argument(
-        "--model-version", help="the model's version to use (default: its default version)"
+        "--model-version",
+        type=model_version,
+        help="the model's version to use, a positive integer (default: its default version)",
     )
     predict.add_argument(
         "--max-batch-size",

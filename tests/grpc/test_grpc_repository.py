@@ -15,7 +15,7 @@ from tests.support.models import build_tiny_model, write_model
 
 @pytest.fixture
 def repository(tmp_path: Path) -> Path:
-    write_model(tmp_path, build_tiny_model(seed=1), stem="first", version="a")
+    write_model(tmp_path, build_tiny_model(seed=1), stem="first", version="1")
     return tmp_path
 
 
@@ -40,10 +40,10 @@ def test_unload_then_load_round_trip_and_a_new_version(server: Served, repositor
         )
         assert (unloaded.model_name, unloaded.isUnloaded) == ("mnist_mlp", True)
         assert not ready(stub)
-        write_model(repository, build_tiny_model(seed=2), stem="second", version="b")
+        write_model(repository, build_tiny_model(seed=2), stem="second", version="2")
         loaded = stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="mnist_mlp"))
         assert (loaded.model_name, loaded.isLoaded) == ("mnist_mlp", True)
-        assert ready(stub, "a") and ready(stub, "b")
+        assert ready(stub, "1") and ready(stub, "2")
 
 
 def test_a_failed_load_is_invalid_argument_naming_the_file(
@@ -56,7 +56,7 @@ def test_a_failed_load_is_invalid_argument_naming_the_file(
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "model first.onnx: sha256 differs" in caught.value.details()
         assert str(repository) not in caught.value.details()
-        assert ready(stub, "a")
+        assert ready(stub, "1")
         with pytest.raises(grpc.RpcError) as unknown:
             stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="nope"))
         assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
@@ -70,7 +70,7 @@ def test_model_control_is_off_by_default_and_leaves_them_unimplemented(repositor
         with pytest.raises(grpc.RpcError) as caught:
             stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="mnist_mlp"))
         assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        assert ready(stub, "a")
+        assert ready(stub, "1")
 
 
 def test_tritonclient_grpc_unloads_and_loads_in_tritons_message_shape(server: Served) -> None:
@@ -79,7 +79,7 @@ def test_tritonclient_grpc_unloads_and_loads_in_tritons_message_shape(server: Se
         client.unload_model("mnist_mlp")
         assert not client.is_model_ready("mnist_mlp")
         client.load_model("mnist_mlp")
-        assert client.is_model_ready("mnist_mlp", model_version="a")
+        assert client.is_model_ready("mnist_mlp", model_version="1")
         with pytest.raises(InferenceServerException) as caught:
             client.unload_model("mnist_cnn")
     assert caught.value.status() == "StatusCode.NOT_FOUND"

@@ -167,13 +167,13 @@ def test_versions_and_repository_as_the_service_names_them(tmp_path: Path) -> No
         environment={"MNIST_MODEL_PATH": str(PROJECT_ROOT / "models" / "mnist_mlp.onnx")},
     )  # fmt: skip
     by_setting = run_predict(
-        "--json", "--model-version", "a", str(image),
+        "--json", "--model-version", "1", str(image),
         environment={"MNIST_MODEL_REPOSITORY": str(repository)},
     )  # fmt: skip
 
     newest, older = json.loads(by_flag.stdout), json.loads(by_setting.stdout)
-    assert newest["model"] == {"name": "mnist_mlp", "version": "b"}
-    assert older["model"] == {"name": "mnist_mlp", "version": "a"}
+    assert newest["model"] == {"name": "mnist_mlp", "version": "2"}
+    assert older["model"] == {"name": "mnist_mlp", "version": "1"}
     for answer, model_file in ((newest, "second.onnx"), (older, "first.onnx")):
         expected = reference(repository / model_file, pixels)[0]
         assert answer["predictions"][0]["probabilities"] == pytest.approx(expected, abs=1e-6)
@@ -182,11 +182,22 @@ def test_versions_and_repository_as_the_service_names_them(tmp_path: Path) -> No
 def test_an_unknown_version_is_one_line(tmp_path: Path) -> None:
     repository = two_versions(tmp_path)
 
-    result = run_predict("--model-repository", str(repository), "--model-version", "z", str(SEVEN))
+    result = run_predict("--model-repository", str(repository), "--model-version", "3", str(SEVEN))
 
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "mnist-mlp predict: model 'mnist_mlp' has no version 'z'; its versions: 'a', 'b'"
+        "mnist-mlp predict: model 'mnist_mlp' has no version '3'; its versions: '1', '2'"
+    ]
+
+
+@pytest.mark.parametrize("version", ["20261206-56941f5d", "01", "9223372036854775808"])
+def test_a_version_that_is_not_a_positive_integer_is_one_line(version: str) -> None:
+    result = run_predict("--model-version", version, str(SEVEN))
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"mnist-mlp predict: error: argument --model-version: {version!r}: expected a positive "
+        'integer such as "1", as Triton names versions'
     ]
 
 

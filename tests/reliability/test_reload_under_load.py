@@ -33,8 +33,8 @@ BODY = {
 
 @pytest.fixture
 def repository(tmp_path: Path) -> Path:
-    write_version(tmp_path, "first", "a", 1)
-    write_version(tmp_path, "second", "b", 2)
+    write_version(tmp_path, "first", "1", 1)
+    write_version(tmp_path, "second", "2", 2)
     return tmp_path
 
 
@@ -60,7 +60,7 @@ class Traffic:
 
     def _run(self, number: int) -> None:
         deadline = time.monotonic() + TRAFFIC_SECONDS_AT_MOST
-        paths = ["/v2/models/mnist_mlp/infer", "/v2/models/mnist_mlp/versions/a/infer"]
+        paths = ["/v2/models/mnist_mlp/infer", "/v2/models/mnist_mlp/versions/1/infer"]
         with httpx.Client(base_url=self.url, timeout=10.0) as client:
             while not self.stop.is_set() and time.monotonic() < deadline:
                 started = time.monotonic()
@@ -113,7 +113,7 @@ def test_ten_loads_and_a_failed_one_drop_no_request(repository: Path) -> None:
     windows: list[tuple[float, float]] = []
     with live_service(repository, model_control="true") as service, Traffic(service.url) as traffic:
         for seed in range(LOADS):
-            write_version(repository, "first", "a", 10 + seed)
+            write_version(repository, "first", "1", 10 + seed)
             assert timed_load(service, windows).status_code == 200
         (repository / "second.onnx").write_bytes(build_tiny_model(seed=99).SerializeToString())
         failed = timed_load(service, windows)
@@ -127,10 +127,10 @@ def test_ten_loads_and_a_failed_one_drop_no_request(repository: Path) -> None:
 
 def test_sighup_loads_a_version_added_on_disk(repository: Path) -> None:
     with live_service(repository, model_control="true") as service, Traffic(service.url) as traffic:
-        write_version(repository, "third", "c", 3)
+        write_version(repository, "third", "3", 3)
         begin = time.monotonic()
         os.kill(service.process.pid, signal.SIGHUP)
-        wait_for(lambda: index(service).get("c") == "READY")
+        wait_for(lambda: index(service).get("3") == "READY")
         windows = [(begin, time.monotonic())]
     report("SIGHUP, one worker", traffic, windows)
     assert traffic.failures() == []
@@ -143,19 +143,19 @@ def test_two_workers_reload_in_place_on_sighup_and_on_a_load(repository: Path) -
         Traffic(service.url) as traffic,
     ):
         workers = service.worker_pids()
-        write_version(repository, "third", "c", 3)
+        write_version(repository, "third", "3", 3)
         begin = time.monotonic()
         os.kill(service.process.pid, signal.SIGHUP)
-        wait_for(lambda: all_see_version(service, "c"))
+        wait_for(lambda: all_see_version(service, "3"))
         windows.append((begin, time.monotonic()))
-        write_version(repository, "fourth", "d", 4)
+        write_version(repository, "fourth", "4", 4)
         assert timed_load(service, windows).status_code == 200
-        wait_for(lambda: all_see_version(service, "d"))
+        wait_for(lambda: all_see_version(service, "4"))
         (repository / "second.onnx").write_bytes(build_tiny_model(seed=99).SerializeToString())
         os.kill(service.process.pid, signal.SIGHUP)
         service.wait_for_log("sha256 differs")
         time.sleep(0.5)
-        assert all_see_version(service, "b")
+        assert all_see_version(service, "2")
         assert service.worker_pids() == workers
     report("SIGHUP and a load, two workers", traffic, windows)
     assert traffic.failures() == []

@@ -22,7 +22,7 @@ SETTLE_SECONDS = 30.0
 
 @pytest.fixture
 def repository(tmp_path: Path) -> Path:
-    write_version(tmp_path, "first", "a", 1)
+    write_version(tmp_path, "first", "1", 1)
     return tmp_path
 
 
@@ -60,20 +60,20 @@ def two_workers(repository: Path):
 def test_a_load_answers_once_every_worker_serves_it(
     two_workers: LiveService, repository: Path
 ) -> None:
-    write_version(repository, "second", "b", 2)
+    write_version(repository, "second", "2", 2)
     response = httpx.post(f"{two_workers.url}/v2/repository/models/mnist_mlp/load", timeout=60)
     assert response.status_code == 200, response.text
-    assert every_answer_serves(two_workers, "b")  # at once: no wait after the answer
+    assert every_answer_serves(two_workers, "2")  # at once: no wait after the answer
 
 
 def test_a_replaced_worker_and_its_siblings_end_up_serving_the_same(
     two_workers: LiveService, repository: Path
 ) -> None:
     first, second = two_workers.worker_pids()[:2]
-    write_version(repository, "second", "b", 2)  # on disk, not loaded: the workers serve "a"
+    write_version(repository, "second", "2", 2)  # on disk, not loaded: the workers serve "1"
     os.kill(second, signal.SIGKILL)
     wait_for(lambda: len(two_workers.worker_pids()) == 3)  # uvicorn started a replacement
-    wait_for(lambda: every_answer_serves(two_workers, "b"))
+    wait_for(lambda: every_answer_serves(two_workers, "2"))
     assert httpx.get(f"{two_workers.url}/v2/health/ready", timeout=10).status_code == 200
     assert "every worker reloads the repository" in two_workers.log_text()
     assert first in two_workers.worker_pids()

@@ -12,7 +12,7 @@ import pytest
 from onnx import TensorProto
 
 from service.inference.classifier import BULK_BATCH, Classifier
-from service.inference.model_card import ModelLoadError
+from service.inference.model_card import VERSION_EXPECTED, ModelLoadError
 from tests.support.models import build_tiny_model, write_model
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +87,43 @@ def test_a_signature_differing_from_the_card_is_refused(
         load(model_path)
 
 
+@pytest.mark.parametrize(
+    ("version", "shown"),
+    [
+        ("20261206-56941f5d", "'20261206-56941f5d'"),
+        ("v1", "'v1'"),
+        ("0", "'0'"),
+        ("01", "'01'"),
+        ("-1", "'-1'"),
+        ("+1", "'+1'"),
+        (" 1", "' 1'"),
+        ("\uff11", "'\uff11'"),
+        ("9223372036854775808", "'9223372036854775808'"),
+        ("1" * 5000, repr("1" * 5000)),
+        (1, "1"),
+    ],
+    ids=["label", "letter", "zero", "leading-zero", "minus", "plus", "space", "fullwidth",
+         "over-int64", "5000-digits", "json-number"],
+)  # fmt: skip
+def test_a_card_whose_version_triton_cannot_read_is_refused(
+    tmp_path: Path, version: object, shown: str
+) -> None:
+    model_path = write_model(tmp_path, version=version)
+    with pytest.raises(ModelLoadError) as raised:
+        load(model_path)
+    written = "" if isinstance(version, str) else ", written as a string"
+    assert str(raised.value) == (
+        f"model {model_path}: model card {model_path.with_suffix('.json')}: version: {shown} of "
+        f"mnist_mlp: "
+        f"{VERSION_EXPECTED}{written}"
+    )
+
+
+@pytest.mark.parametrize("version", ["1", "2", "10", "9223372036854775807"])
+def test_a_card_version_is_a_positive_int64_in_a_string(tmp_path: Path, version: str) -> None:
+    assert load(write_model(tmp_path, version=version)).card.version == version
+
+
 def test_a_card_with_the_wrong_shape_is_refused(tmp_path: Path) -> None:
     tensor = {"name": "image", "datatype": "UINT8", "shape": [-1, 32, 32]}
     model_path = write_model(tmp_path, inputs=[tensor])
@@ -129,6 +166,18 @@ def test_the_command_exits_non_zero_on_a_corrupt_model(tmp_path: Path) -> None:
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
     assert line.startswith(f"mnist-mlp-serve: model {model_path}: not a loadable ONNX model")
+
+
+def test_the_command_refuses_a_repository_with_a_label_version_in_one_line(
+    tmp_path: Path,
+) -> None:
+    model_path = write_model(tmp_path, version="20261206-56941f5d")
+    result = run_service("--model-repository", str(tmp_path), environment={})
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"mnist-mlp-serve: model {model_path}: model card {model_path.with_suffix('.json')}: "
+        f"version: '20261206-56941f5d' of mnist_mlp: {VERSION_EXPECTED}"
+    ]
 
 
 def test_the_command_refuses_a_bad_setting_in_one_line() -> None:

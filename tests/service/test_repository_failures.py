@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from service.inference.model_card import VERSION_EXPECTED
 from service.inference.repository_files import REPOSITORY_FILE
 from tests.support.models import build_tiny_model
 from tests.support.repositories import (
@@ -27,13 +28,13 @@ def _corrupt_checksum(folder: Path) -> str:
 
 
 def _missing_card(folder: Path) -> str:
-    write_version(folder, "third", "c", 3).with_suffix(".json").unlink()
+    write_version(folder, "third", "3", 3).with_suffix(".json").unlink()
     return f"model {folder / 'third.onnx'}: model card {folder / 'third.json'}: file not found"
 
 
 def _broken_contract(folder: Path) -> str:
     flat = [{"name": "image", "datatype": "UINT8", "shape": [-1, 784]}]
-    write_version(folder, "third", "c", 3, inputs=flat)
+    write_version(folder, "third", "3", 3, inputs=flat)
     return (
         f"model {folder / 'third.onnx'}: inputs image UINT8 [-1, 28, 28] do not match the "
         "card's image UINT8 [-1, 784]"
@@ -41,30 +42,47 @@ def _broken_contract(folder: Path) -> str:
 
 
 def _corrupt_model(folder: Path) -> str:
-    path = write_version(folder, "third", "c", 3, sha256=hashlib.sha256(b"not onnx").hexdigest())
+    path = write_version(folder, "third", "3", 3, sha256=hashlib.sha256(b"not onnx").hexdigest())
     path.write_bytes(b"not onnx")
     return f"model {path}: not a loadable ONNX model"
 
 
 def _duplicate_version(folder: Path) -> str:
-    write_version(folder, "third", "a", 3)
+    write_version(folder, "third", "1", 3)
     return (
-        f"model {folder / 'third.onnx'}: its card gives version 'a' of 'mnist_mlp', as the card "
+        f"model {folder / 'third.onnx'}: its card gives version '1' of 'mnist_mlp', as the card "
         f"of {folder / 'first.onnx'} does"
     )
 
 
 def _invalid_card(folder: Path) -> str:
-    write_version(folder, "third", "c", 3).with_suffix(".json").write_text("{not json")
+    write_version(folder, "third", "3", 3).with_suffix(".json").write_text("{not json")
     return f"model {folder / 'third.onnx'}: model card {folder / 'third.json'}: not valid JSON"
 
 
+def _label_version(folder: Path) -> str:
+    write_version(folder, "third", "20261206-56941f5d", 3)
+    return (
+        f"model {folder / 'third.onnx'}: model card {folder / 'third.json'}: version: "
+        f"'20261206-56941f5d' of mnist_mlp: {VERSION_EXPECTED}"
+    )
+
+
 def _stale_default(folder: Path) -> str:
-    document = {"models": {"mnist_mlp": {"default_version": "z"}}}
+    document = {"models": {"mnist_mlp": {"default_version": "9"}}}
     (folder / REPOSITORY_FILE).write_text(json.dumps(document))
     return (
-        f"repository file {folder / REPOSITORY_FILE}: the default of 'mnist_mlp', 'z', is none "
+        f"repository file {folder / REPOSITORY_FILE}: the default of 'mnist_mlp', '9', is none "
         "of its versions on disk"
+    )
+
+
+def _label_default(folder: Path) -> str:
+    document = {"models": {"mnist_mlp": {"default_version": "latest"}}}
+    (folder / REPOSITORY_FILE).write_text(json.dumps(document))
+    return (
+        f"repository file {folder / REPOSITORY_FILE}: default_version 'latest' of mnist_mlp: "
+        f"{VERSION_EXPECTED}"
     )
 
 
@@ -90,7 +108,9 @@ def _unknown_default_model(folder: Path) -> str:
         _corrupt_model,
         _duplicate_version,
         _invalid_card,
+        _label_version,
         _stale_default,
+        _label_default,
         _bad_repository_file,
     ],
 )
@@ -98,7 +118,7 @@ def test_a_failed_load_changes_nothing_and_names_the_file(
     repository_client: TestClient, repository: Path, break_it
 ) -> None:
     served = probabilities(
-        repository_client.post("/v2/models/mnist_mlp/versions/a/infer", json=infer_body())
+        repository_client.post("/v2/models/mnist_mlp/versions/1/infer", json=infer_body())
     )
     expected = break_it(repository)
     response = load(repository_client)
@@ -108,10 +128,10 @@ def test_a_failed_load_changes_nothing_and_names_the_file(
     assert expected.replace(f"{repository}/", "") in message  # The file, not where it is.
     assert str(repository) not in message
     again = probabilities(
-        repository_client.post("/v2/models/mnist_mlp/versions/a/infer", json=infer_body())
+        repository_client.post("/v2/models/mnist_mlp/versions/1/infer", json=infer_body())
     )
     np.testing.assert_array_equal(again, served)
-    assert set(index(repository_client)) >= {("mnist_mlp", "a"), ("mnist_mlp", "b")}
+    assert set(index(repository_client)) >= {("mnist_mlp", "1"), ("mnist_mlp", "2")}
     metrics = repository_client.get("/metrics").text
     assert 'mnist_model_loads_total{model="mnist_mlp",result="failed"} 1.0' in metrics
 

@@ -54,7 +54,7 @@ def test_the_start_up_line_names_the_default_version(
     with caplog.at_level(logging.INFO, logger="service.repository"):
         ModelRepository(two_versions(tmp_path)).load_all()
 
-    assert "serving model mnist_mlp versions a, b (default b)" in caplog.messages
+    assert "serving model mnist_mlp versions 1, 2 (default 2)" in caplog.messages
 
 
 @pytest.mark.parametrize("transport", ["grpc", "rest"])

@@ -20,9 +20,9 @@ def write_version(folder: Path, stem: str, version: str, seed: int, **card) -> P
 
 
 def two_versions(folder: Path) -> Path:
-    """Two versions of mnist_mlp: a (first.onnx, seed 1, older) and b (second.onnx, newer)."""
-    write_version(folder, "first", "a", 1, created="2026-01-01T00:00:00Z")
-    write_version(folder, "second", "b", 2, created="2026-02-01T00:00:00Z")
+    """Two versions of mnist_mlp: 1 (first.onnx, seed 1, older) and 2 (second.onnx, newer)."""
+    write_version(folder, "first", "1", 1, created="2026-01-01T00:00:00Z")
+    write_version(folder, "second", "2", 2, created="2026-02-01T00:00:00Z")
     return folder
 
 

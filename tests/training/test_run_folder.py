@@ -117,6 +117,11 @@ def test_output_dir_models_replaces_the_shipped_model_and_says_so(
 
     assert result.returncode == 0, result.stderr
     assert "This run replaces models/mnist_mlp.onnx and its cards when it ends." in result.stdout
+    # The shipped versions are 1 (fp32) and 2 (int8): the replacements are new versions.
+    assert "It writes version 3 of the model (int8: version 4)." in result.stdout
+    for card_name, version in (("mnist_mlp.json", "3"), ("mnist_mlp.int8.json", "4")):
+        card = json.loads((shipped_copy / card_name).read_text(encoding="utf-8"))
+        assert card["version"] == version
     after = (shipped_copy / "mnist_mlp.onnx").read_bytes()
     assert hashlib.sha256(after).hexdigest() != before
     assert after == (quick_run.folder / "mnist_mlp.onnx").read_bytes()

@@ -54,7 +54,7 @@ class ModelLoaded(BaseModel):
     """What a load put in service."""
 
     name: str
-    versions: list[str] = Field(description="Every version now served, in file order.")
+    versions: list[str] = Field(description="Every version now served, lowest first.")
     default_version: str = Field(description="The version that unversioned requests get.")
 
 
