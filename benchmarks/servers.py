@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,8 +121,10 @@ def running_server(
     log_dir: Path,
     ready_path: str = READY_PATH,
     timeout: float = 60.0,
+    ready: Callable[[int], bool] | None = None,
 ) -> Iterator[Server]:
-    """Start ``command`` (which must bind ``env['BENCH_PORT']``), wait for 200, stop it after."""
+    """Start ``command`` (which must bind ``env['BENCH_PORT']``), wait until it is ready (200 on
+    ``ready_path``, or ``ready(port)`` true), stop it after."""
     port = int(env["BENCH_PORT"])
     log_path = log_dir / f"{name.replace(' ', '_')}.{port}.log"
     with log_path.open("wb") as log:
@@ -132,18 +134,21 @@ def running_server(
         )
     server = Server(name, process, port, 0.0, log_path)
     try:
-        server.ready_seconds = _wait_ready(server, ready_path, started, timeout)
+        is_ready = ready or (lambda port: http_status(port, ready_path) == 200)
+        server.ready_seconds = _wait_ready(server, is_ready, started, timeout)
         yield server
     finally:
         _stop(process)
 
 
-def _wait_ready(server: Server, path: str, started: float, timeout: float) -> float:
+def _wait_ready(
+    server: Server, is_ready: Callable[[int], bool], started: float, timeout: float
+) -> float:
     deadline = started + timeout
     while time.perf_counter() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"{server.name} exited early:\n{server.log_tail()}")
-        if http_status(server.port, path) == 200:
+        if is_ready(server.port):
             return time.perf_counter() - started
         time.sleep(0.002)
     raise RuntimeError(f"{server.name} not ready after {timeout} s:\n{server.log_tail()}")
@@ -207,6 +212,26 @@ def stack_floor_server(model: Path, log_dir: Path) -> contextlib.AbstractContext
     """The floor's job inside FastAPI's middleware stack and router
     (benchmarks/stack_floor_app.py), one process."""
     return _app_server("FastAPI floor", "benchmarks.stack_floor_app:create_app", model, log_dir)
+
+
+def grpc_listening(port: int, timeout: float = 0.5) -> bool:
+    """Whether a gRPC server accepts a channel on ``port`` within ``timeout`` seconds."""
+    import grpc
+
+    with grpc.insecure_channel(f"{HOST}:{port}") as channel:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            return False
+    return True
+
+
+def grpc_floor_server(model: Path, log_dir: Path) -> contextlib.AbstractContextManager[Server]:
+    """The gRPC floor of benchmarks/grpc_floor_app.py: ModelInfer with no checks, one process."""
+    port = free_port()
+    env = server_env(port, BENCH_MODEL_PATH=str(model))
+    command = [sys.executable, "-m", "benchmarks.grpc_floor_app"]
+    return running_server("gRPC floor", command, env, log_dir, ready=grpc_listening)
 
 
 def floor_server(model: Path, log_dir: Path) -> contextlib.AbstractContextManager[Server]:

@@ -1,11 +1,12 @@
 """Unary: one image per call, gRPC ModelInfer against REST V2 infer, calls/s, one load generator.
 
-Run: ``python -m benchmarks.unary`` (about 1 minute; needs h2load: ``apt-get install -y
-nghttp2-client``, or pass --install-h2load). The service runs as shipped. h2load, a C client,
+Run: ``python -m benchmarks.unary`` (about 2 minutes; needs h2load: ``apt-get install -y
+nghttp2-client``, or pass --install-h2load). The service runs as shipped, beside the gRPC floor
+(benchmarks/grpc_floor_app.py: ModelInfer on grpc.aio with no checks). h2load, a C client,
 drives both transports: HTTP/2 for gRPC (a framed ModelInferRequest with raw contents, as
 tritonclient.grpc sends it), HTTP/1.1 (``--h1``) for REST (the V2 binary body, and the JSON one).
 Every body is answered once before the runs; h2load reads HTTP statuses, not gRPC's, so the
-server's own count of OK gRPC calls is checked after them. "onnxruntime alone" is one image per
+service's own count of OK gRPC calls is checked after them. "onnxruntime alone" is one image per
 call through an in-process session with the service's options.
 """
 
@@ -16,6 +17,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import grpc
 import numpy as np
@@ -25,7 +27,7 @@ from benchmarks.bulk import encode_binary
 from benchmarks.data import mnist_test_set
 from benchmarks.report import conditions, print_table, ratio
 from benchmarks.run import parser_for, workspace
-from benchmarks.servers import HOST, Server, free_port, service_server
+from benchmarks.servers import HOST, Server, free_port, grpc_floor_server, service_server
 from service.grpc.proto import grpc_predict_v2_pb2 as pb
 from service.inference.classifier import Classifier
 
@@ -45,6 +47,8 @@ class Target:
     body: bytes
     headers: dict[str, str]
     http1: bool
+    # Whether the service answers it (and counts its OK gRPC calls), not a floor.
+    on_service: bool = True
 
 
 def _parse(argv: list[str] | None):
@@ -71,8 +75,10 @@ def ensure_h2load(install: bool) -> str:
     return found
 
 
-def targets(model_name: str, http_port: int, grpc_port: int, image: np.ndarray) -> list[Target]:
-    """The three calls, each for the same one image."""
+def targets(
+    model_name: str, http_port: int, grpc_port: int, floor_port: int, image: np.ndarray
+) -> list[Target]:
+    """The four calls, each for the same one image: the service's three and the gRPC floor's."""
     message = pb.ModelInferRequest(model_name=model_name, raw_input_contents=[image.tobytes()])
     message.inputs.add(name="image", datatype="UINT8", shape=list(image.shape))
     payload = message.SerializeToString()
@@ -83,22 +89,24 @@ def targets(model_name: str, http_port: int, grpc_port: int, image: np.ndarray) 
     tensor = {"name": "image", "shape": list(image.shape), "datatype": "UINT8"}
     json_body = orjson.dumps({"inputs": [tensor | {"data": image.ravel().tolist()}]})
     return [
+        Target("gRPC raw", f"http://{HOST}:{grpc_port}{GRPC_METHOD}", framed, grpc_headers, False),
+        Target("REST V2 binary", infer, binary, binary_headers, True),
+        Target("REST V2 JSON", infer, json_body, {"Content-Type": "application/json"}, True),
         Target(
-            "gRPC raw",
-            f"http://{HOST}:{grpc_port}{GRPC_METHOD}",
+            "gRPC floor",
+            f"http://{HOST}:{floor_port}{GRPC_METHOD}",
             framed,
             grpc_headers,
             False,
+            on_service=False,
         ),
-        Target("REST V2 binary", infer, binary, binary_headers, True),
-        Target("REST V2 JSON", infer, json_body, {"Content-Type": "application/json"}, True),
     ]
 
 
-def check_answers(target: Target, grpc_port: int, image: np.ndarray) -> None:
+def check_answers(target: Target, image: np.ndarray) -> None:
     """Each body, sent once by an ordinary client, gets a real answer (not an error)."""
     if not target.http1:
-        with grpc.insecure_channel(f"{HOST}:{grpc_port}") as channel:
+        with grpc.insecure_channel(f"{HOST}:{urlsplit(target.url).port}") as channel:
             call = channel.unary_unary(GRPC_METHOD)
             answer = pb.ModelInferResponse.FromString(call(target.body[5:], timeout=10))
         if list(answer.outputs[0].shape) != [len(image), 10]:
@@ -117,6 +125,7 @@ class Bench:
     h2load: str
     server: Server
     grpc_port: int
+    floor: Server
     workdir: Path
     seconds: int
 
@@ -142,10 +151,11 @@ def run_h2load(bench: Bench, target: Target, load: tuple[int, int]) -> Result:
     for name, value in target.headers.items():
         command += ["-H", f"{name}: {value}"]
     command += ["--h1", target.url] if target.http1 else [target.url]
-    cpu_before = bench.server.cpu_seconds()
+    server = bench.server if target.on_service else bench.floor
+    cpu_before = server.cpu_seconds()
     timeout = bench.seconds + 60
     output = subprocess.run(command, capture_output=True, text=True, timeout=timeout).stdout
-    cpu = bench.server.cpu_seconds() - cpu_before
+    cpu = server.cpu_seconds() - cpu_before
     calls = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", output)
     done = re.search(r"requests: .*?(\d+) succeeded, (\d+) failed, (\d+) errored", output)
     latency = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", output)
@@ -189,28 +199,37 @@ def measured(bench: Bench, target: Target, load: tuple[int, int]) -> Result:
     """One run; for gRPC, the server must have counted as many OK calls as h2load saw."""
     before = ok_grpc_calls(bench.server.port)
     result = run_h2load(bench, target, load)
-    if not target.http1 and ok_grpc_calls(bench.server.port) - before < result.succeeded:
+    counted = not target.http1 and target.on_service
+    if counted and ok_grpc_calls(bench.server.port) - before < result.succeeded:
         raise SystemExit(f"{target.name}: the server counted fewer OK calls than h2load")
     return result
 
 
 def measure_rows(bench: Bench, model: Path, concurrency: list[int]) -> tuple[list, float]:
-    """One row per call kind and concurrency, with the ratios to REST binary and to the floor."""
+    """One row per call kind and concurrency, with the ratios to REST binary, to the gRPC floor
+    under the same load, and to onnxruntime alone."""
     name = orjson.loads(model.with_suffix(".json").read_bytes())["name"]
     image = mnist_test_set(1)[0]
     classifier = Classifier.from_files(model, model.with_suffix(".json"), 1)
     floor = in_process_calls_per_second(classifier, image, bench.seconds)
-    grpc_call, rest_binary, rest_json = targets(name, bench.server.port, bench.grpc_port, image)
-    for target in (grpc_call, rest_binary, rest_json):
-        check_answers(target, bench.grpc_port, image)
+    calls = targets(name, bench.server.port, bench.grpc_port, bench.floor.port, image)
+    grpc_call, rest_binary, rest_json, grpc_floor = calls
+    for target in calls:
+        check_answers(target, image)
     rows = []
     for width in concurrency:
-        shapes = [(grpc_call, (width, 1)), (rest_binary, (width, 1)), (rest_json, (width, 1))]
-        if width > 1:
-            shapes.insert(1, (grpc_call, (1, width)))
+        grpc_loads = [(width, 1), (1, width)] if width > 1 else [(width, 1)]
+        shapes = [(target, load) for load in grpc_loads for target in (grpc_floor, grpc_call)]
+        shapes += [(rest_binary, (width, 1)), (rest_json, (width, 1))]
         results = [(target, load, measured(bench, target, load)) for target, load in shapes]
         rest = next(result for target, _, result in results if target is rest_binary)
+        floors = {load: result for target, load, result in results if target is grpc_floor}
         for target, (clients, streams), result in results:
+            versus_floor = (
+                ""
+                if target.http1
+                else ratio(result.calls_per_second, floors[(clients, streams)].calls_per_second)
+            )
             rows.append([
                 target.name,
                 clients,
@@ -220,6 +239,7 @@ def measure_rows(bench: Bench, model: Path, concurrency: list[int]) -> tuple[lis
                 result.failed,
                 f"{result.server_cpu_us:.0f}",
                 ratio(result.calls_per_second, rest.calls_per_second),
+                versus_floor,
                 ratio(result.calls_per_second, floor),
             ])  # fmt: skip
     return rows, floor
@@ -238,8 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     with (
         workspace(arguments.model) as (workdir, model, _),
         service_server(model, workdir, **variables) as server,
+        grpc_floor_server(model, workdir) as grpc_floor,
     ):
-        bench = Bench(h2load, server, grpc_port, workdir, seconds)
+        bench = Bench(h2load, server, grpc_port, grpc_floor, workdir, seconds)
         rows, floor = measure_rows(bench, model, arguments.concurrency)
     print(
         f"Conditions: {conditions(model)}; one worker as shipped; h2load, "
@@ -256,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         "failed",
         "server CPU µs/call",
         "vs REST binary",
+        "vs gRPC floor",
         "vs onnxruntime alone",
     ]
     print_table("Unary: one image per call", header, rows)
