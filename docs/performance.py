@@ -26,7 +26,11 @@ BENCHMARKS = (
     ("profile_http", "py-spy over a wrk run: a server's CPU µs per request by component"),
     ("in_app", "CPU µs per request in-process (no network), each code lever on its own"),
     ("levers", "the same levers over HTTP with wrk"),
-    ("unary", "one image per call: gRPC ModelInfer vs REST V2 infer, one h2load driving both"),
+    (
+        "unary",
+        "one image per call: gRPC ModelInfer vs REST V2 infer and the gRPC floor (grpc.aio with "
+        "no checks), one h2load driving all",
+    ),
     ("inference", "onnxruntime images/s by batch size"),
     ("bulk", "the 10,000 test images through V2 (gRPC, REST binary and JSON) and `/predict`"),
     ("capacity", "req/s, CPU and memory per pod of 1 or 2 workers; pods for a target rate"),
