@@ -76,12 +76,18 @@ def speed_rows(models: dict, images: np.ndarray, batch_sizes: list[int], budget:
     return rows
 
 
-def write_int8(quantized: Path, model: Path, int8_accuracy: float, same_digit: float) -> None:
-    """The int8 model beside the shipped one, with a card of its own: version (the next of the
-    model's in the folder), sha256, figures."""
+def write_int8(
+    quantized: Path,
+    model: Path,
+    int8_accuracy: float,
+    same_digit: float,
+    destination: Path = SHIPPED_INT8,
+) -> None:
+    """The int8 model at ``destination`` (beside the fp32 one), with a card of its own: version
+    (the next of the model's in that folder), sha256, figures."""
     card = json.loads(model.with_suffix(".json").read_text(encoding="utf-8"))
-    version = highest_version(SHIPPED_INT8.parent, card["name"]) + 1
-    shutil.copyfile(quantized, SHIPPED_INT8)
+    version = highest_version(destination.parent, card["name"]) + 1
+    shutil.copyfile(quantized, destination)
     fp32_metrics = card.pop("metrics")
     card.pop("parity", None)
     card.pop("robustness", None)  # measured on the fp32 model; the int8 figures are its own
@@ -90,7 +96,7 @@ def write_int8(quantized: Path, model: Path, int8_accuracy: float, same_digit: f
         card["digit_score"] = {key: card["digit_score"][key] for key in ("output", "threshold")}
     card.update(
         version=str(version),
-        sha256=hashlib.sha256(SHIPPED_INT8.read_bytes()).hexdigest(),
+        sha256=hashlib.sha256(destination.read_bytes()).hexdigest(),
         description=f"{card.get('description', '')} int8 dynamic quantisation.".strip(),
         quantization={"method": "onnxruntime.quantization.quantize_dynamic", "weights": "QInt8"},
         metrics={
@@ -99,8 +105,8 @@ def write_int8(quantized: Path, model: Path, int8_accuracy: float, same_digit: f
             "same_digit_as_fp32": same_digit / 100.0,
         },
     )
-    SHIPPED_INT8.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", "utf-8")
-    print(f"wrote {SHIPPED_INT8} and its card")
+    destination.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", "utf-8")
+    print(f"wrote {destination} and its card")
 
 
 def _verdict(rows: list, fp32_accuracy: float, int8_accuracy: float, min_gain: float) -> bool:
