@@ -1,5 +1,6 @@
 """Servers on free loopback ports, started and stopped by the benchmarks: the service as
-shipped, bare FastAPI and the raw-ASGI floor, with their CPU time and memory from /proc.
+shipped, bare FastAPI, the raw-ASGI floor and the gRPC floor, with their CPU time and memory
+from /proc.
 """
 
 import contextlib
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import onnxruntime
 
 from benchmarks.data import ROOT
@@ -216,8 +218,6 @@ def stack_floor_server(model: Path, log_dir: Path) -> contextlib.AbstractContext
 
 def grpc_listening(port: int, timeout: float = 0.5) -> bool:
     """Whether a gRPC server accepts a channel on ``port`` within ``timeout`` seconds."""
-    import grpc
-
     with grpc.insecure_channel(f"{HOST}:{port}") as channel:
         try:
             grpc.channel_ready_future(channel).result(timeout=timeout)
